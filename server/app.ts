@@ -1,0 +1,191 @@
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { AccountService } from './accounts/index.js';
+import { AuthService } from './auth/index.js';
+import { ConversationService, MessageService, type Realtime } from './chat/index.js';
+import { FollowUpPublisher } from './chat/follow-up.js';
+import { OfflineDelivery } from './chat/offline-delivery.js';
+import { ReceiptProcessor } from './chat/receipt-processor.js';
+import { ScheduledDelivery } from './chat/scheduled-delivery.js';
+import { TypingService } from './chat/typing-service.js';
+import { createRedisAdapter, EmitterRealtime } from './cluster/index.js';
+import { EventPublisher } from './events/index.js';
+import { ConfigError, type ParleyConfig } from './config.js';
+import { Server } from 'socket.io';
+import { createGateway, wireGateway } from './gateway/gateway.js';
+import { createSchemas } from './gateway/schemas.js';
+import { SocketIoRealtime } from './gateway/socket-realtime.js';
+import type { ParleyServer, SocketGateway } from './gateway/socket-gateway.js';
+import { registerWebApp } from './gateway/web-app.js';
+import { createLogger, type Logger } from './logger.js';
+import { NotificationService } from './notifications/index.js';
+import { createNotifyModule, createNotifyStore, NOTIFY_WORKER_NAMES, type NotifyModule, type NotifyWorkerName } from './notify/index.js';
+import { MemoryPresence, type Presence, PresenceService, RedisPresence } from './presence/index.js';
+import { MemoryQueue, type Queue, RabbitQueue } from './queue/index.js';
+import { MemoryStore, MongoStore, type Store } from './store/index.js';
+import { UserService } from './users/index.js';
+import { startWorkers, type WorkerName, WORKER_NAMES, type Workers } from '../workers/index.js';
+
+/**
+ * What a process runs: `all` (embedded default), `web` (gateway only), `worker` (queue consumers) or
+ * `tool` (neither: a CLI command that needs the services, e.g. suspending an account).
+ */
+export type Role = 'all' | 'web' | 'worker' | 'tool';
+
+export interface ParleyOptions {
+  readonly logger?: Logger;
+  readonly role?: Role;
+  /** With role `worker` (or `all`): which workers to run (default: every one). */
+  readonly workers?: readonly WorkerName[];
+}
+
+export interface Parley {
+  /** Connects every driver, then listens (web) and starts workers; resolves with the base URL or ''. */
+  start(): Promise<string>;
+  /** Drains: stops accepting, finishes in-flight acks, sends clients elsewhere, stops workers, closes. */
+  stop(): Promise<void>;
+  readonly store: Store;
+  readonly queue: Queue;
+  readonly presence: Presence;
+  readonly logger: Logger;
+  readonly role: Role;
+  readonly accounts: AccountService;
+  /** The notification pipeline (event API, channels, schedules). */
+  readonly notify: NotifyModule;
+  /** Which driver each port uses, for the start-up log. */
+  readonly drivers: Readonly<Record<string, string>>;
+}
+
+/**
+ * The composition root: the one place that turns configuration into drivers and services.
+ *
+ * @example
+ * const parley = createParley(loadConfig(), { role: 'all' });
+ * const url = await parley.start();
+ */
+export function createParley(config: ParleyConfig, options: ParleyOptions = {}): Parley {
+  const logger = (options.logger ?? createLogger(config.logLevel)).child({ node: config.nodeId });
+  const requested = options.role ?? 'all';
+  const prefix = config.cluster.keyPrefix;
+
+  const store: Store = config.mongodbUri ? new MongoStore(config.mongodbUri, { logger }) : new MemoryStore();
+  const queue: Queue = config.amqpUrl
+    ? new RabbitQueue(config.amqpUrl, { ...config.queues, prefix, logger })
+    : new MemoryQueue({ ...config.queues, prefix });
+  const presence: Presence = config.redisUrl
+    ? new RedisPresence(config.redisUrl, { nodeId: config.nodeId, ttlMs: config.cluster.presenceTtlMs, prefix, logger })
+    : new MemoryPresence();
+  // In-process queues have no other consumer: a web process without RabbitMQ runs the workers too.
+  const role: Role = requested === 'web' && queue.driver === 'memory' ? 'all' : requested;
+  if (role === 'worker' && queue.driver === 'memory') throw new ConfigError('invalid configuration: AMQP_URL: a worker process needs RabbitMQ');
+  if (role === 'worker' && !config.redisUrl) throw new ConfigError('invalid configuration: REDIS_URL: a worker process reaches sockets through Redis');
+
+  const gateway = role === 'worker' || role === 'tool' ? undefined : createGateway(config.limits, logger);
+  // Workers reach sockets through Redis. @socket.io/redis-emitter speaks only the classic adapter's
+  // protocol (socketio/socket.io-redis-emitter#127), so unless the classic adapter is configured, a
+  // worker uses a detached Socket.IO server (no HTTP) with the gateways' own adapter to broadcast.
+  const detached: ParleyServer | undefined = !gateway && (role === 'tool' || !config.redisUrl || config.cluster.adapter !== 'classic') ? new Server() : undefined;
+  const io = gateway?.io ?? detached;
+  const realtime: Realtime = io ? new SocketIoRealtime(io) : new EmitterRealtime(config.redisUrl!, { prefix });
+  const producer = `parley/${config.nodeId}`;
+
+  const events = new EventPublisher(queue, producer, logger);
+  const auth = new AuthService(store, config.auth, realtime, events, logger);
+  const users = new UserService(store, realtime, events);
+  const notifications = new NotificationService(store, realtime);
+  const notifyStore = createNotifyStore(config.mongodbUri, { logger });
+  const notify = createNotifyModule({ config: config.notify, store, notifyStore, queue, notifications, logger });
+  const conversations = new ConversationService(store, realtime, config.limits);
+  const followUp = new FollowUpPublisher(store, queue, presence, producer, logger);
+  const messages = new MessageService(store, conversations, users, realtime, queue, followUp, events, config.limits);
+  const accounts = new AccountService(store, auth, queue, realtime, producer, logger);
+  const presenceService = new PresenceService(store, presence, realtime, queue, logger);
+  const typing = new TypingService(conversations, users, realtime, { ttlMs: config.cluster.typingTtlMs, throttleMs: config.cluster.typingThrottleMs });
+
+  const readiness: Record<string, () => Promise<void>> = { store: () => store.ping() };
+  if (config.redisUrl) readiness.redis = () => presence.ping();
+  if (config.amqpUrl) readiness.rabbitmq = () => queue.ping();
+  if (config.mongodbUri) readiness['notify-store'] = () => notifyStore.ping();
+
+  const sockets: SocketGateway | undefined = gateway
+    ? wireGateway(
+        gateway,
+        { auth, users, conversations, messages, notifications, accounts, readiness, schemas: createSchemas(config.limits) },
+        { auth, messages, presence: presenceService, typing, schemas: createSchemas(config.limits), logger, maxPageSize: config.limits.maxPageSize },
+      )
+    : undefined;
+  if (gateway) registerWebApp(gateway.http, { distDir: webDistDir() });
+  if (gateway) notify.registerRoutes(gateway.http, (token) => auth.authenticate(token));
+
+  const workerNames = role === 'web' || role === 'tool' ? [] : (options.workers ?? WORKER_NAMES);
+  let workers: Workers | undefined;
+  let closeAdapter: (() => Promise<void>) | undefined;
+  const drivers = {
+    store: store.driver,
+    queue: queue.driver,
+    presence: presence.driver,
+    fanout: !config.redisUrl ? 'memory (single node)' : io ? `redis adapter (${config.cluster.adapter})` : 'redis emitter (classic)',
+    role,
+  };
+
+  return {
+    store,
+    queue,
+    presence,
+    logger,
+    role,
+    accounts,
+    notify,
+    drivers,
+    async start() {
+      await store.init();
+      await notify.init();
+      await queue.init();
+      await presence.init();
+      if (io && config.redisUrl) {
+        const fanout = await createRedisAdapter(config.redisUrl, { mode: config.cluster.adapter, logger, prefix });
+        io.adapter(fanout.adapter);
+        closeAdapter = fanout.close;
+        logger.info({ mode: fanout.mode }, 'socket.io redis adapter ready');
+      }
+      if (workerNames.length > 0) {
+        const receipts = new ReceiptProcessor(store, realtime, notifications, queue, producer, logger);
+        const delivery = new OfflineDelivery(store, presence, notifications, config.queues.pushCoalesceMs);
+        const scheduled = new ScheduledDelivery(store, realtime, notifications, followUp, events, logger);
+        const isNotify = (n: WorkerName): n is NotifyWorkerName => (NOTIFY_WORKER_NAMES as readonly string[]).includes(n);
+        workers = await startWorkers({ store, queue, presence, receipts, delivery, scheduled, followUp, accounts, config: config.queues, logger }, workerNames.filter((n) => !isNotify(n)));
+        const notifyWorkerNames = workerNames.filter(isNotify);
+        if (notifyWorkerNames.length > 0) await notify.startWorkers(notifyWorkerNames);
+      }
+      if (!gateway) return '';
+      await gateway.http.listen({ port: config.port, host: config.host });
+      const { port } = gateway.http.server.address() as AddressInfo;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      return `http://${host}:${port}`;
+    },
+    async stop() {
+      if (gateway && sockets) {
+        // Stop accepting first, so no new socket lands on a node that is going away.
+        gateway.http.server.close();
+        await sockets.drain(config.cluster.drainTimeoutMs);
+        await gateway.io.close().catch(() => undefined);
+        await gateway.http.close().catch(() => undefined);
+      }
+      await workers?.stop();
+      await presence.close().catch(() => undefined);
+      if (detached) await detached.close().catch(() => undefined);
+      await closeAdapter?.().catch(() => undefined);
+      if (realtime instanceof EmitterRealtime) await realtime.close().catch(() => undefined);
+      await notify.stop();
+      await queue.close();
+      await store.close();
+    },
+  };
+}
+
+/** web/dist beside the sources (tsx) or two levels up from dist/server (compiled). */
+function webDistDir(): string {
+  const candidates = ['../web/dist', '../../web/dist'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
+  return candidates.find((dir) => existsSync(dir)) ?? candidates[0]!;
+}

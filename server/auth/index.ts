@@ -1,0 +1,2 @@
+export { AuthService } from './auth-service.js';
+export type { AuthContext, Credentials, Registration } from './auth-service.js';

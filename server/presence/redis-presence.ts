@@ -1,0 +1,522 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Presence, PresenceOptions } from './presence.js';
+
+export interface RedisPresenceOptions extends Partial<PresenceOptions> {
+  readonly logger?: Logger;
+}
+
+const DEFAULT_TTL_MS = 30_000;
+const DEFAULT_PREFIX = 'parley';
+/** Users per sweep script and per `online` script: keeps each script short, so Redis is never blocked long. */
+const BATCH = 500;
+/** Dead nodes looked at per sweep round; more wait for the next round. */
+const NODES_PER_SWEEP = 20;
+
+/** For a client we create from a URL. */
+const OWNED_CLIENT: RedisOptions = {
+  lazyConnect: true,
+  // While Redis is down a call fails after two reconnect attempts instead of queueing: the caller decides.
+  maxRetriesPerRequest: 2,
+  connectTimeout: 5_000,
+  commandTimeout: 5_000,
+  // Never give up: the heartbeat re-registers everything once Redis is back.
+  retryStrategy: (attempt) => Math.min(attempt * 100, 2_000),
+};
+
+/**
+ * Every script reads the clock from Redis rather than from its caller, so nodes whose clocks disagree
+ * still agree on what has expired. Times are milliseconds; an entry scored `t` is live while now < t.
+ */
+const CLOCK = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
+/** KEYS: nodes registry. ARGV: nodeId. Returns { now, this node's registry expiry or nil }. */
+const CLOCK_SCRIPT = `${CLOCK}
+return { now, redis.call('ZSCORE', KEYS[1], ARGV[1]) }`;
+
+/**
+ * KEYS: user's sockets, node's users. ARGV: member, ttlMs, userId. Returns 1 if the user had no live
+ * socket before. Expired members are pruned first: they belong to dead nodes or to a stalled node, and
+ * either way the user counts as offline (as `online` says), so the sweeper has nothing left to report.
+ */
+const ADD_SCRIPT = `${CLOCK}
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local before = redis.call('ZCARD', KEYS[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('SADD', KEYS[2], ARGV[3])
+if before == 0 then return 1 end
+return 0`;
+
+/**
+ * KEYS: user's sockets, node's users. ARGV: member, userId, '1' if it was the user's last socket on
+ * this node. Returns 1 if this removed the user's last live socket. Removing a socket that is not there
+ * (already removed, or forgotten) reports nothing, so a user goes offline once.
+ */
+const REMOVE_SCRIPT = `${CLOCK}
+local removed = redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[3] == '1' then redis.call('SREM', KEYS[2], ARGV[2]) end
+if removed == 0 then return 0 end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) == 0 then return 1 end
+return 0`;
+
+/** KEYS: user's sockets. Returns 1 if the user had a live socket. */
+const FORGET_SCRIPT = `${CLOCK}
+local live = redis.call('ZCOUNT', KEYS[1], string.format('(%d', now), '+inf')
+redis.call('DEL', KEYS[1])
+if live > 0 then return 1 end
+return 0`;
+
+/** KEYS: users' sockets. Returns each user's count of live sockets. */
+const ONLINE_SCRIPT = `${CLOCK}
+local from = string.format('(%d', now)
+local counts = {}
+for i, key in ipairs(KEYS) do counts[i] = redis.call('ZCOUNT', key, from, '+inf') end
+return counts`;
+
+/** KEYS: nodes registry. ARGV: limit. Returns the nodes whose heartbeat has expired. */
+const EXPIRED_NODES_SCRIPT = `${CLOCK}
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))`;
+
+/**
+ * KEYS: users' sockets. ARGV: the dead node's member prefix, then the userId of each key. Removes the
+ * dead node's expired members (a node that came back meanwhile has fresh ones, which stay) and returns
+ * the users left with no member at all. "No member", not "no live member": a user whose last sockets
+ * were on two dead nodes is then reported by the sweep of the second one only, so exactly once.
+ */
+const SWEEP_USERS_SCRIPT = `${CLOCK}
+local mine = ARGV[1]
+local gone = {}
+for i, key in ipairs(KEYS) do
+  local removed = 0
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
+    if string.sub(member, 1, #mine) == mine then removed = removed + redis.call('ZREM', key, member) end
+  end
+  if removed > 0 and redis.call('ZCARD', key) == 0 then gone[#gone + 1] = ARGV[i + 1] end
+end
+return gone`;
+
+/**
+ * KEYS: nodes registry, node's users. ARGV: nodeId. Deletes a swept node's keys unless it heartbeated
+ * again meanwhile (a long pause, not a death): then its keys are its own again. Returns 1 if deleted.
+ */
+const RETIRE_NODE_SCRIPT = `${CLOCK}
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if expiry and tonumber(expiry) > now then return 0 end
+redis.call('DEL', KEYS[2])
+redis.call('ZREM', KEYS[1], ARGV[1])
+return 1`;
+
+/** The scripts above, as `defineCommand` adds them to the client (namespaced: the client may be shared). */
+interface PresenceScripts {
+  parleyPresenceClock(nodesKey: string, nodeId: string): Promise<[number, string | null]>;
+  parleyPresenceAdd(userKey: string, nodeUsersKey: string, member: string, ttlMs: number, userId: string): Promise<number>;
+  parleyPresenceRemove(userKey: string, nodeUsersKey: string, member: string, userId: string, lastOnNode: '0' | '1'): Promise<number>;
+  parleyPresenceForget(userKey: string): Promise<number>;
+  parleyPresenceOnline(keyCount: number, ...userKeys: string[]): Promise<number[]>;
+  parleyPresenceExpiredNodes(nodesKey: string, limit: number): Promise<string[]>;
+  parleyPresenceSweepUsers(keyCount: number, ...keysThenArgs: string[]): Promise<string[]>;
+  parleyPresenceRetireNode(nodesKey: string, nodeUsersKey: string, nodeId: string): Promise<number>;
+}
+
+function defineScripts(redis: Redis): Redis & PresenceScripts {
+  const define = (name: keyof PresenceScripts, lua: string, numberOfKeys?: number): void => {
+    redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
+  };
+  define('parleyPresenceClock', CLOCK_SCRIPT, 1);
+  define('parleyPresenceAdd', ADD_SCRIPT, 2);
+  define('parleyPresenceRemove', REMOVE_SCRIPT, 2);
+  define('parleyPresenceForget', FORGET_SCRIPT, 1);
+  define('parleyPresenceOnline', ONLINE_SCRIPT);
+  define('parleyPresenceExpiredNodes', EXPIRED_NODES_SCRIPT, 1);
+  define('parleyPresenceSweepUsers', SWEEP_USERS_SCRIPT);
+  define('parleyPresenceRetireNode', RETIRE_NODE_SCRIPT, 2);
+  return redis as Redis & PresenceScripts;
+}
+
+type State = 'idle' | 'running' | 'crashed' | 'closed';
+
+/**
+ * The Redis driver, shared by every gateway node.
+ *
+ * Keys (under `<prefix>:presence:`): `user:<userId>`, a sorted set of the user's sockets as
+ * `<nodeId>|<socketId>` scored by expiry; `node:<nodeId>`, the set of users with a socket on that node
+ * (how a sweeper finds a dead node's users); `nodes`, a sorted set of node ids scored by expiry. Every
+ * read and write that decides an online/offline transition is one Lua script, so racing nodes agree.
+ *
+ * Every TTL/3 each node re-scores its own sockets and its registry entry. If its entry is missing or
+ * expired (Redis lost its data, or the node was swept during a long pause) or a call failed since the
+ * last heartbeat, it writes all its sockets back instead, so a Redis restart heals within a heartbeat.
+ * Every TTL/3 (jittered) each node also looks for nodes whose entry expired and, holding a per-node lock,
+ * removes their sockets and reports the users left with none. A node judges others only after its own
+ * calls have gone smoothly for a TTL, so a Redis outage or stall, which expires every entry at once, does
+ * not make the first node back sweep all the live ones.
+ *
+ * Time is Redis's (TIME inside the scripts), so needs Redis >= 5. Not for Redis Cluster: the scripts
+ * touch keys of several users and nodes.
+ *
+ * @example
+ * const presence = new RedisPresence('redis://127.0.0.1:6379', { nodeId: 'gw-1', logger });
+ * presence.onExpired((userIds) => announceOffline(userIds));
+ * await presence.init();
+ */
+export class RedisPresence implements Presence {
+  readonly driver = 'redis' as const;
+  readonly nodeId: string;
+  private readonly ttlMs: number;
+  private readonly prefix: string;
+  private readonly redis: Redis & PresenceScripts;
+  private readonly ownsClient: boolean;
+  private readonly log: Logger | undefined;
+  private readonly expiredListeners = new Set<(userIds: readonly string[]) => void>();
+  /** This node's sockets, userId → socket ids: what the heartbeat keeps alive and restores. */
+  private readonly local = new Map<string, Set<string>>();
+
+  // Mutable on purpose: the lifecycle, the timers and what the last calls to Redis taught us.
+  private state: State = 'idle';
+  private starting: Promise<void> | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private beating: Promise<void> | undefined;
+  private sweeping: Promise<void> | undefined;
+  /** A call failed since the last full heartbeat, so Redis may lack some of our sockets. */
+  private fullSyncDue = true;
+  /** Since when our calls to Redis have gone smoothly (performance.now()); unset while they fail. */
+  private healthySince: number | undefined;
+  private outageLogged = false;
+
+  constructor(redis: string | Redis, options: RedisPresenceOptions = {}) {
+    this.nodeId = options.nodeId ?? randomUUID();
+    this.ttlMs = options.ttlMs ?? DEFAULT_TTL_MS;
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    if (this.nodeId.includes('|')) throw new RangeError(`presence nodeId must not contain "|": ${this.nodeId}`);
+    if (!(this.ttlMs >= 30)) throw new RangeError(`presence ttlMs must be at least 30, got ${this.ttlMs}`);
+    this.log = options.logger?.child({ module: 'presence', nodeId: this.nodeId });
+    this.ownsClient = typeof redis === 'string';
+    const client = typeof redis === 'string' ? new Redis(redis, OWNED_CLIENT) : redis;
+    // Without an 'error' listener, ioredis's connection errors would crash the process.
+    client.on('error', this.onClientError);
+    client.on('ready', this.onClientReady);
+    this.redis = defineScripts(client);
+  }
+
+  init(): Promise<void> {
+    this.starting ??= this.start().catch((err: unknown) => {
+      this.starting = undefined;
+      throw err;
+    });
+    return this.starting;
+  }
+
+  async close(): Promise<void> {
+    const previous = this.state;
+    if (previous === 'closed') return;
+    this.state = 'closed';
+    this.stopTimers();
+    // An init still under way sees 'closed' and starts no timers; its registration is undone below.
+    const registered = this.starting !== undefined && previous !== 'crashed';
+    await Promise.allSettled([this.starting, this.beating, this.sweeping]);
+    if (registered) {
+      await this.unregister().catch((err: unknown) => this.log?.warn({ err }, 'could not remove this node from presence on close'));
+    }
+    this.local.clear();
+    await this.release();
+  }
+
+  /**
+   * For fault tests only: stops heartbeating and sweeping without removing anything, as `kill -9` would,
+   * and drops an owned connection. The other nodes then see this node die. `close()` still releases it.
+   */
+  crash(): void {
+    this.state = 'crashed';
+    this.stopTimers();
+    if (this.ownsClient) this.redis.disconnect();
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async add(userId: string, socketId: string): Promise<boolean> {
+    // Recorded before Redis answers, so the heartbeat restores the socket if this call fails.
+    const sockets = this.local.get(userId) ?? new Set<string>();
+    sockets.add(socketId);
+    this.local.set(userId, sockets);
+    try {
+      const wasOffline = await this.redis.parleyPresenceAdd(this.userKey(userId), this.nodeUsersKey(this.nodeId), this.member(socketId), this.ttlMs, userId);
+      return wasOffline === 1;
+    } catch (err) {
+      this.fullSyncDue = true;
+      throw err;
+    }
+  }
+
+  async remove(userId: string, socketId: string): Promise<boolean> {
+    // Forgotten before Redis is asked, so a heartbeat built meanwhile cannot write the socket back.
+    const sockets = this.local.get(userId);
+    sockets?.delete(socketId);
+    const lastOnNode = !sockets || sockets.size === 0;
+    if (lastOnNode) this.local.delete(userId);
+    const wasLast = await this.redis.parleyPresenceRemove(
+      this.userKey(userId),
+      this.nodeUsersKey(this.nodeId),
+      this.member(socketId),
+      userId,
+      lastOnNode ? '1' : '0',
+    );
+    return wasLast === 1;
+  }
+
+  async online(userIds: readonly string[]): Promise<Set<string>> {
+    const online = new Set<string>();
+    for (let i = 0; i < userIds.length; i += BATCH) {
+      const batch = userIds.slice(i, i + BATCH);
+      const counts = await this.redis.parleyPresenceOnline(batch.length, ...batch.map((userId) => this.userKey(userId)));
+      batch.forEach((userId, j) => {
+        if ((counts[j] ?? 0) > 0) online.add(userId);
+      });
+    }
+    return online;
+  }
+
+  async forget(userId: string): Promise<boolean> {
+    return (await this.redis.parleyPresenceForget(this.userKey(userId))) === 1;
+  }
+
+  onExpired(listener: (userIds: readonly string[]) => void): void {
+    this.expiredListeners.add(listener);
+  }
+
+  // ---- lifecycle ----
+
+  private async start(): Promise<void> {
+    await this.heartbeat();
+    if (this.state !== 'idle') return;
+    this.state = 'running';
+    this.heartbeatTimer = setInterval(() => this.beat(), this.ttlMs / 3).unref();
+    this.scheduleSweep();
+    this.log?.info({ ttlMs: this.ttlMs, prefix: this.prefix }, 'presence ready');
+  }
+
+  private stopTimers(): void {
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.sweepTimer);
+  }
+
+  private async release(): Promise<void> {
+    this.redis.off('error', this.onClientError);
+    this.redis.off('ready', this.onClientReady);
+    if (!this.ownsClient) return;
+    // Keep listening for errors until the connection is gone: a late one would otherwise crash.
+    this.redis.on('error', () => {});
+    if (this.redis.status === 'ready') {
+      await this.redis.quit().catch(() => this.redis.disconnect());
+    } else {
+      this.redis.disconnect();
+    }
+  }
+
+  /** A clean shutdown: this node's users go offline now rather than when its heartbeat expires. */
+  private async unregister(): Promise<void> {
+    const batch = this.redis.pipeline();
+    for (const [userId, sockets] of this.local) {
+      batch.zrem(this.userKey(userId), ...[...sockets].map((socketId) => this.member(socketId)));
+    }
+    batch.del(this.nodeUsersKey(this.nodeId));
+    batch.zrem(this.nodesKey(), this.nodeId);
+    throwFirstError(await batch.exec());
+  }
+
+  private readonly onClientError = (err: Error): void => {
+    // ioredis reports every failed reconnect attempt; one warning per outage is enough.
+    if (this.outageLogged) return;
+    this.outageLogged = true;
+    this.log?.warn({ err: err.message }, 'redis connection lost, reconnecting');
+  };
+
+  private readonly onClientReady = (): void => {
+    if (this.outageLogged) this.log?.info('redis connection back');
+    this.outageLogged = false;
+  };
+
+  // ---- heartbeat ----
+
+  private beat(): void {
+    // A heartbeat still waiting on a slow Redis is not doubled up.
+    if (this.beating || this.state !== 'running') return;
+    this.beating = this.heartbeat()
+      .catch((err: unknown) => this.log?.warn({ err: errorMessage(err) }, 'presence heartbeat failed, will retry'))
+      .finally(() => {
+        this.beating = undefined;
+      });
+  }
+
+  private async heartbeat(): Promise<void> {
+    const startedAt = performance.now();
+    try {
+      const [now, registeredUntil] = await this.redis.parleyPresenceClock(this.nodesKey(), this.nodeId);
+      // Built synchronously from the live map right after the clock read: a remove() called from here
+      // on reaches Redis after these writes, so they cannot resurrect its socket.
+      const full = this.fullSyncDue || registeredUntil === null || Number(registeredUntil) <= now;
+      this.fullSyncDue = false;
+      const writes = full ? this.rewriteAll(now + this.ttlMs) : this.refreshAll(now + this.ttlMs);
+      throwFirstError(await writes.exec());
+      if (full) this.log?.debug({ users: this.local.size }, 'presence fully re-registered');
+      this.noteRedisAnswered(startedAt);
+    } catch (err) {
+      this.fullSyncDue = true;
+      this.healthySince = undefined;
+      throw err;
+    }
+  }
+
+  /**
+   * Re-scores the sockets still in Redis (XX): one that was removed or forgotten meanwhile stays gone.
+   * The registry entry goes last and also XX, so if Redis lost it, the next heartbeat is a full one.
+   */
+  private refreshAll(expiry: number) {
+    const batch = this.redis.pipeline();
+    for (const [userId, sockets] of this.local) {
+      batch.zadd(this.userKey(userId), 'XX', ...this.scored(sockets, expiry));
+    }
+    batch.zadd(this.nodesKey(), 'XX', expiry, this.nodeId);
+    return batch;
+  }
+
+  /**
+   * Writes every local socket, the node's user set and its registry entry back, in one transaction: a
+   * sweeper retiring this node (seen dead during a pause) then sees either none of it or all of it.
+   */
+  private rewriteAll(expiry: number) {
+    const batch = this.redis.multi();
+    for (const [userId, sockets] of this.local) {
+      batch.zadd(this.userKey(userId), ...this.scored(sockets, expiry));
+    }
+    if (this.local.size > 0) batch.sadd(this.nodeUsersKey(this.nodeId), ...this.local.keys());
+    batch.zadd(this.nodesKey(), expiry, this.nodeId);
+    return batch;
+  }
+
+  private scored(sockets: ReadonlySet<string>, expiry: number): (string | number)[] {
+    return [...sockets].flatMap((socketId) => [expiry, this.member(socketId)]);
+  }
+
+  // ---- sweeper ----
+
+  private scheduleSweep(): void {
+    // Jittered, so the nodes' sweeps spread out instead of all racing for the same lock.
+    const delay = (this.ttlMs / 3) * (0.5 + Math.random());
+    this.sweepTimer = setTimeout(() => {
+      this.sweeping = this.sweep()
+        .catch((err: unknown) => {
+          this.healthySince = undefined;
+          this.log?.warn({ err: errorMessage(err) }, 'presence sweep failed, will retry');
+        })
+        .finally(() => {
+          this.sweeping = undefined;
+          if (this.state === 'running') this.scheduleSweep();
+        });
+    }, delay).unref();
+  }
+
+  /**
+   * Only once our own calls have gone smoothly for a whole TTL: after Redis was down or stalled, every
+   * node's entry has expired, and the live ones need a heartbeat's time to renew theirs before anyone
+   * judges them. Otherwise the first node back would sweep all the others.
+   */
+  private mayJudgeOthers(): boolean {
+    return this.healthySince !== undefined && performance.now() - this.healthySince >= this.ttlMs;
+  }
+
+  /** A call that hung for a third of the TTL means Redis stalled, and everyone's heartbeats with it. */
+  private noteRedisAnswered(startedAt: number): void {
+    const now = performance.now();
+    if (now - startedAt > this.ttlMs / 3) this.healthySince = now;
+    else this.healthySince ??= now;
+  }
+
+  private async sweep(): Promise<void> {
+    if (!this.mayJudgeOthers()) return;
+    const startedAt = performance.now();
+    const expired = await this.redis.parleyPresenceExpiredNodes(this.nodesKey(), NODES_PER_SWEEP);
+    // Judged again on arrival: this call may have waited out the stall that expired everyone.
+    this.noteRedisAnswered(startedAt);
+    if (!this.mayJudgeOthers()) return;
+    for (const nodeId of expired) {
+      if (this.state !== 'running') return;
+      // Our own entry expires only if our heartbeats fail; our next good one renews it.
+      if (nodeId !== this.nodeId) await this.sweepNode(nodeId);
+    }
+  }
+
+  private async sweepNode(nodeId: string): Promise<void> {
+    const locked = await this.redis.set(this.sweepLockKey(nodeId), this.nodeId, 'PX', this.ttlMs, 'NX');
+    if (locked !== 'OK') return;
+    let cursor = '0';
+    let wentOffline = 0;
+    do {
+      const [next, userIds] = await this.redis.sscan(this.nodeUsersKey(nodeId), cursor, 'COUNT', BATCH);
+      cursor = next;
+      const gone = userIds.length > 0 ? await this.sweepUsers(nodeId, userIds) : [];
+      wentOffline += gone.length;
+      // Reported batch by batch: these users are already gone from Redis, so a later failure must not
+      // swallow them (nobody else will report them).
+      if (gone.length > 0) this.notifyExpired(gone);
+    } while (cursor !== '0');
+    const retired = await this.redis.parleyPresenceRetireNode(this.nodesKey(), this.nodeUsersKey(nodeId), nodeId);
+    this.log?.info({ deadNode: nodeId, wentOffline, retired: retired === 1 }, 'swept a node that stopped heartbeating');
+  }
+
+  private sweepUsers(nodeId: string, userIds: readonly string[]): Promise<string[]> {
+    const keys = userIds.map((userId) => this.userKey(userId));
+    return this.redis.parleyPresenceSweepUsers(keys.length, ...keys, `${nodeId}|`, ...userIds);
+  }
+
+  private notifyExpired(userIds: readonly string[]): void {
+    for (const listener of this.expiredListeners) {
+      try {
+        listener(userIds);
+      } catch (err) {
+        this.log?.error({ err }, 'presence onExpired listener threw');
+      }
+    }
+  }
+
+  // ---- keys ----
+
+  private member(socketId: string): string {
+    return `${this.nodeId}|${socketId}`;
+  }
+
+  private userKey(userId: string): string {
+    return `${this.prefix}:presence:user:${userId}`;
+  }
+
+  private nodeUsersKey(nodeId: string): string {
+    return `${this.prefix}:presence:node:${nodeId}`;
+  }
+
+  private nodesKey(): string {
+    return `${this.prefix}:presence:nodes`;
+  }
+
+  private sweepLockKey(nodeId: string): string {
+    return `${this.prefix}:presence:sweep:${nodeId}`;
+  }
+}
+
+/** A pipeline or transaction resolves even when some of its commands failed; those count as failures. */
+function throwFirstError(results: [Error | null, unknown][] | null): void {
+  if (results === null) throw new Error('redis transaction aborted');
+  const failed = results.find(([err]) => err !== null);
+  if (failed?.[0]) throw failed[0];
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

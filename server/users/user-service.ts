@@ -1,0 +1,97 @@
+import type { User } from '../../client-sdk/src/index.js';
+import { toWireUser } from '../chat/wire.js';
+import type { Realtime } from '../chat/realtime.js';
+import type { EventPublisher } from '../events/index.js';
+import { ParleyError } from '../errors.js';
+import { presenceRoom } from '../presence/presence-service.js';
+import type { Store, UserSettings } from '../store/index.js';
+
+/**
+ * Profiles and blocks. Every direct send asks whether the recipient blocked the sender, so block lists
+ * are read through a short cache that this service clears on every block change it makes.
+ */
+export class UserService {
+  private readonly blockCache = new Map<string, { blocked: ReadonlySet<string>; expiresAt: number }>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly realtime: Realtime,
+    private readonly events: EventPublisher,
+    private readonly cacheTtlMs = 2000,
+  ) {}
+
+  async me(userId: string): Promise<User> {
+    const user = await this.store.getUser(userId);
+    if (!user) throw new ParleyError('not_found', `no user ${userId}`);
+    return toWireUser(user, true);
+  }
+
+  async get(userId: string): Promise<User> {
+    const user = await this.store.getUser(userId);
+    if (!user || user.status === 'deleted') throw new ParleyError('not_found', `no user ${userId}`);
+    return toWireUser(user);
+  }
+
+  async update(
+    userId: string,
+    patch: { displayName?: string | null | undefined; email?: string | null | undefined; settings?: Partial<UserSettings> | undefined },
+  ): Promise<User> {
+    const current = await this.store.getUser(userId);
+    if (!current) throw new ParleyError('not_found', `no user ${userId}`);
+    const settings = patch.settings ? { ...current.settings, ...patch.settings } : undefined;
+    const user = await this.store.updateUser(userId, { displayName: patch.displayName, email: patch.email, settings });
+    if (!user) throw new ParleyError('not_found', `no user ${userId}`);
+    await this.events.publish('user.updated', `user.updated:${userId}:${user.updatedAt.getTime()}`, {
+      userId,
+      fields: Object.keys(patch).filter((k) => patch[k as keyof typeof patch] !== undefined),
+    });
+    return toWireUser(user, true);
+  }
+
+  async block(userId: string, otherUserId: string): Promise<void> {
+    if (otherUserId === userId) throw new ParleyError('invalid_payload', 'id: cannot block yourself', { fields: ['id'] });
+    await this.get(otherUserId);
+    await this.store.addBlock(userId, otherUserId);
+    this.blockCache.delete(userId);
+    // Neither may see the other's presence any more, on any node.
+    this.realtime.leaveRoom([otherUserId], presenceRoom(userId));
+    this.realtime.leaveRoom([userId], presenceRoom(otherUserId));
+  }
+
+  async unblock(userId: string, otherUserId: string): Promise<void> {
+    await this.store.removeBlock(userId, otherUserId);
+    this.blockCache.delete(userId);
+  }
+
+  /** Whether `userId` has blocked `otherUserId`. */
+  async hasBlocked(userId: string, otherUserId: string): Promise<boolean> {
+    return (await this.blockLists([userId])).get(userId)?.has(otherUserId) ?? false;
+  }
+
+  /** Those of `candidates` that neither blocked `userId` nor were blocked by them. */
+  async notBlockedWith(userId: string, candidates: readonly string[]): Promise<string[]> {
+    const lists = await this.blockLists([userId, ...candidates]);
+    const mine = lists.get(userId) ?? new Set<string>();
+    return candidates.filter((id) => !mine.has(id) && !(lists.get(id)?.has(userId) ?? false));
+  }
+
+  /** Block lists through the cache; misses are loaded in one store read. */
+  private async blockLists(userIds: readonly string[]): Promise<Map<string, ReadonlySet<string>>> {
+    const now = Date.now();
+    const lists = new Map<string, ReadonlySet<string>>();
+    const misses: string[] = [];
+    for (const id of new Set(userIds)) {
+      const hit = this.blockCache.get(id);
+      if (hit && hit.expiresAt > now) lists.set(id, hit.blocked);
+      else misses.push(id);
+    }
+    if (misses.length === 0) return lists;
+    const users = new Map((await this.store.getUsers(misses)).map((u) => [u.id, u]));
+    for (const id of misses) {
+      const blocked = new Set(users.get(id)?.blockedUserIds ?? []);
+      this.blockCache.set(id, { blocked, expiresAt: now + this.cacheTtlMs });
+      lists.set(id, blocked);
+    }
+    return lists;
+  }
+}
