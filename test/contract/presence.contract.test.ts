@@ -1,0 +1,306 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { expect } from 'chai';
+import { Redis } from 'ioredis';
+import { MemoryPresence, RedisPresence, type Presence } from '../../server/presence/index.js';
+import { failOnUnhandledRejections, hasRedisServer, PrivateRedis } from '../support/redis.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+
+interface PresenceFixture {
+  readonly presence: Presence;
+  close(): Promise<void>;
+}
+
+describePresenceContract('MemoryPresence', () => {
+  const presence = new MemoryPresence();
+  return { presence, close: () => presence.close() };
+});
+
+describePresenceContract('RedisPresence', () => {
+  const prefix = testPrefix();
+  const presence = new RedisPresence(REDIS_URL, { prefix });
+  return {
+    presence,
+    async close() {
+      await presence.close();
+      await deleteKeys(REDIS_URL, prefix);
+    },
+  };
+});
+
+/** The behaviour every Presence driver owes its callers, as documented in server/presence/presence.ts. */
+function describePresenceContract(name: string, makePresence: () => PresenceFixture): void {
+  describe(`${name} (presence contract)`, function () {
+    failOnUnhandledRejections();
+    let fixture: PresenceFixture;
+    let presence: Presence;
+
+    before(async () => {
+      fixture = makePresence();
+      presence = fixture.presence;
+      await Promise.all([presence.init(), presence.init()]);
+      await presence.init();
+    });
+
+    after(() => fixture.close());
+
+    it('answers a ping', async () => {
+      await presence.ping();
+    });
+
+    it("reports a user's first socket as bringing them online, and the next ones as not", async () => {
+      const user = newId('user');
+      expect(await presence.add(user, newId('socket'))).to.equal(true);
+      expect(await presence.add(user, newId('socket'))).to.equal(false);
+      expect(await presence.online([user])).to.deep.equal(new Set([user]));
+    });
+
+    it("reports only the removal of a user's last socket as taking them offline", async () => {
+      const user = newId('user');
+      const [phone, laptop] = [newId('socket'), newId('socket')];
+      await presence.add(user, phone);
+      await presence.add(user, laptop);
+
+      expect(await presence.remove(user, phone)).to.equal(false);
+      expect(await presence.online([user])).to.deep.equal(new Set([user]));
+      expect(await presence.remove(user, laptop)).to.equal(true);
+      expect(await presence.online([user])).to.deep.equal(new Set());
+    });
+
+    it('counts a socket added twice once', async () => {
+      const user = newId('user');
+      const socket = newId('socket');
+      expect(await presence.add(user, socket)).to.equal(true);
+      expect(await presence.add(user, socket)).to.equal(false);
+      expect(await presence.remove(user, socket)).to.equal(true);
+    });
+
+    it('reports nothing when a socket it does not hold is removed, or removed again', async () => {
+      const user = newId('user');
+      const socket = newId('socket');
+      expect(await presence.remove(user, socket)).to.equal(false);
+      await presence.add(user, socket);
+      expect(await presence.remove(user, socket)).to.equal(true);
+      expect(await presence.remove(user, socket)).to.equal(false);
+    });
+
+    it('tells which of several users are online', async () => {
+      const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
+      await presence.add(ann, newId('socket'));
+      const bobSocket = newId('socket');
+      await presence.add(bob, bobSocket);
+      await presence.remove(bob, bobSocket);
+
+      expect(await presence.online([ann, bob, cid])).to.deep.equal(new Set([ann]));
+      expect(await presence.online([])).to.deep.equal(new Set());
+    });
+
+    it('forgets every socket of a user, saying whether they were online', async () => {
+      const [user, other] = [newId('user'), newId('other')];
+      const socket = newId('socket');
+      await presence.add(user, socket);
+      await presence.add(user, newId('socket'));
+      await presence.add(other, newId('socket'));
+
+      expect(await presence.forget(user)).to.equal(true);
+      expect(await presence.online([user, other])).to.deep.equal(new Set([other]));
+      expect(await presence.remove(user, socket)).to.equal(false);
+      expect(await presence.forget(user)).to.equal(false);
+    });
+  });
+}
+
+describe('RedisPresence across nodes', function () {
+  this.timeout(20_000);
+  failOnUnhandledRejections();
+  /** Short, so a dead node is noticed quickly; heartbeats and sweeps run every ~200 ms. */
+  const TTL = 600;
+  let prefix: string;
+  let nodes: RedisPresence[];
+
+  beforeEach(() => {
+    prefix = testPrefix();
+    nodes = [];
+  });
+
+  afterEach(async () => {
+    await Promise.all(nodes.map((node) => node.close()));
+    await deleteKeys(REDIS_URL, prefix);
+  });
+
+  /** A gateway node on this test's prefix, recording the users its onExpired reports. */
+  async function startNode(nodeId: string, url = REDIS_URL): Promise<{ node: RedisPresence; expired: string[] }> {
+    const node = new RedisPresence(url, { nodeId: `${nodeId}-${randomUUID()}`, ttlMs: TTL, prefix });
+    nodes.push(node);
+    const expired: string[] = [];
+    node.onExpired((userIds) => expired.push(...userIds));
+    await node.init();
+    return { node, expired };
+  }
+
+  it('keeps a user online while any node holds one of their sockets', async () => {
+    const [{ node: a }, { node: b }, { node: observer }] = await Promise.all([startNode('a'), startNode('b'), startNode('observer')]);
+    const user = newId('user');
+    const [onA, onB] = [newId('socket'), newId('socket')];
+
+    expect(await a.add(user, onA)).to.equal(true);
+    expect(await b.add(user, onB)).to.equal(false);
+    expect(await a.remove(user, onA)).to.equal(false);
+    expect(await observer.online([user])).to.deep.equal(new Set([user]));
+    expect(await b.remove(user, onB)).to.equal(true);
+    expect(await observer.online([user])).to.deep.equal(new Set());
+  });
+
+  it("keeps a live node's users online long past the TTL", async () => {
+    const [{ node }, { node: observer, expired }] = await Promise.all([startNode('a'), startNode('observer')]);
+    const user = newId('user');
+    await node.add(user, newId('socket'));
+
+    const until = Date.now() + 3 * TTL;
+    while (Date.now() < until) {
+      expect(await observer.online([user])).to.deep.equal(new Set([user]));
+      await sleep(50);
+    }
+    expect(expired).to.deep.equal([]);
+  });
+
+  it("takes a node's users offline at once when it closes, and nobody reports them later", async () => {
+    const [{ node }, { node: observer, expired }] = await Promise.all([startNode('a'), startNode('observer')]);
+    const user = newId('user');
+    await node.add(user, newId('socket'));
+
+    await node.close();
+    expect(await observer.online([user])).to.deep.equal(new Set());
+    await sleep(2 * TTL);
+    expect(expired).to.deep.equal([]);
+  });
+
+  describe('when a node dies without closing (kill -9)', () => {
+    it('has exactly one surviving node report its users offline within two TTLs, but not users with a socket elsewhere', async () => {
+      const survivors = await Promise.all([startNode('a'), startNode('b')]);
+      const { node: doomed } = await startNode('doomed');
+      const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
+      await doomed.add(ann, newId('socket'));
+      await doomed.add(ann, newId('socket'));
+      await doomed.add(bob, newId('socket'));
+      await doomed.add(cid, newId('socket'));
+      await survivors[0].node.add(cid, newId('socket'));
+
+      const diedAt = Date.now();
+      doomed.crash();
+      const reported = () => survivors.flatMap(({ expired }) => expired);
+      await waitFor(() => reported().length >= 2, 2 * TTL + 300, 'the dead node swept');
+      expect(Date.now() - diedAt).to.be.below(2 * TTL + 300);
+
+      // Give every survivor a few more sweeps to report anything twice.
+      await sleep(TTL);
+      expect(reported().sort()).to.deep.equal([ann, bob].sort());
+      expect(await survivors[1].node.online([ann, bob, cid])).to.deep.equal(new Set([cid]));
+    });
+
+    it('reports a user whose last sockets were on two dead nodes once', async () => {
+      const survivors = await Promise.all([startNode('a'), startNode('b')]);
+      const doomed = await Promise.all([startNode('doomed-1'), startNode('doomed-2')]);
+      const user = newId('user');
+      await doomed[0].node.add(user, newId('socket'));
+      await doomed[1].node.add(user, newId('socket'));
+
+      doomed.forEach(({ node }) => node.crash());
+      const reported = () => survivors.flatMap(({ expired }) => expired);
+      await waitFor(() => reported().length >= 1, 3 * TTL, 'both dead nodes swept');
+      await sleep(TTL);
+      expect(reported()).to.deep.equal([user]);
+      expect(await survivors[0].node.online([user])).to.deep.equal(new Set());
+    });
+  });
+
+  describe('when Redis loses its data or restarts', () => {
+    let redis: PrivateRedis;
+
+    before(async function () {
+      if (!hasRedisServer()) this.skip();
+      redis = await PrivateRedis.start();
+    });
+
+    after(async () => {
+      await redis?.stop();
+    });
+
+    it('registers the sockets again within one heartbeat after a FLUSHDB', async () => {
+      const [{ node }, { node: observer }] = await Promise.all([startNode('a', redis.url), startNode('observer', redis.url)]);
+      const user = newId('user');
+      await node.add(user, newId('socket'));
+
+      await redis.admin.flushdb();
+      expect(await observer.online([user])).to.deep.equal(new Set());
+      const flushedAt = Date.now();
+      await waitFor(async () => (await observer.online([user])).has(user), TTL, 'the user back online');
+      expect(Date.now() - flushedAt).to.be.below(TTL / 3 + 200);
+    });
+
+    it('rejects calls while Redis is down, keeps running, and registers every local socket once it is back', async () => {
+      const [{ node }, { node: observer }] = await Promise.all([startNode('a', redis.url), startNode('observer', redis.url)]);
+      const [ann, bob] = [newId('ann'), newId('bob')];
+      await node.add(ann, newId('socket'));
+
+      await redis.kill();
+      let failure: unknown;
+      await node.add(bob, newId('socket')).catch((err: unknown) => (failure = err));
+      expect(failure).to.be.instanceOf(Error);
+      // Several heartbeats and sweeps fail meanwhile, and must not reject unhandled.
+      await sleep(TTL);
+
+      await redis.restart();
+      await waitFor(async () => (await observer.online([ann, bob])).size === 2, 5_000, 'both users back online');
+    });
+
+    it('does not take live nodes for dead after Redis stalls for longer than the TTL', async () => {
+      const [a, b] = await Promise.all([startNode('a', redis.url), startNode('b', redis.url)]);
+      const [ann, bob] = [newId('ann'), newId('bob')];
+      await a.node.add(ann, newId('socket'));
+      await b.node.add(bob, newId('socket'));
+      // Until both have been up for a TTL, neither judges the other anyway.
+      await sleep(TTL);
+
+      redis.pause();
+      await sleep(2 * TTL);
+      redis.resume();
+      // Every entry has expired now; both nodes sweep several times before this ends.
+      await sleep(2 * TTL);
+
+      expect([...a.expired, ...b.expired]).to.deep.equal([]);
+      expect(await a.node.online([ann, bob])).to.deep.equal(new Set([ann, bob]));
+    });
+  });
+});
+
+// ---- helpers ----
+
+function testPrefix(): string {
+  return `test-${randomUUID()}`;
+}
+
+function newId(kind: string): string {
+  return `${kind}-${randomUUID()}`;
+}
+
+/** Polls until `condition` holds, failing after `timeoutMs`. */
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function deleteKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  try {
+    for await (const keys of redis.scanStream({ match: `${prefix}:*`, count: 500 }) as AsyncIterable<string[]>) {
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
