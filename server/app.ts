@@ -144,7 +144,17 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
       await queue.init();
       await presence.init();
       if (io && config.redisUrl) {
-        const fanout = await createRedisAdapter(config.redisUrl, { mode: config.cluster.adapter, logger, prefix });
+        const fanout = await createRedisAdapter(config.redisUrl, {
+          mode: config.cluster.adapter,
+          logger,
+          prefix,
+          // Broadcasts made while Redis was down never arrived: this node's clients catch up by seq.
+          onRecovered: () => {
+            if (!gateway) return;
+            logger.info({ sockets: gateway.io.engine.clientsCount }, 'redis fan-out back: asking local clients to resync');
+            gateway.io.local.emit('resync', { reason: 'fanout_recovered' });
+          },
+        });
         io.adapter(fanout.adapter);
         closeAdapter = fanout.close;
         logger.info({ mode: fanout.mode }, 'socket.io redis adapter ready');

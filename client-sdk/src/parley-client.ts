@@ -672,6 +672,10 @@ export class ParleyClient extends TypedEmitter<ParleyClientEvents> {
       if (this.#presence.applyEvent(presence)) this.emit('presence', presence);
     });
     socket.on('notification:new', (notification) => this.emit('notification', notification));
+    socket.on('resync', () => {
+      this.#catchUp();
+      this.#resubscribePresence();
+    });
   }
 
   #handshakeAuth(cb: (data: object) => void): void {

@@ -149,6 +149,8 @@ export interface ServerToClientEvents {
   presence: (presence: Presence) => void;
   'conversation:updated': (conversation: Conversation) => void;
   'notification:new': (notification: Notification) => void;
+  /** Events for this socket may have been lost (the server's fan-out was down): catch up with `sync`. */
+  resync: (hint: { reason: 'fanout_recovered' }) => void;
 }
 
 /** REST: `POST /v1/auth/register`, `/login`, `/refresh`. */

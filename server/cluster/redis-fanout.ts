@@ -16,6 +16,11 @@ export interface RedisAdapterOptions {
   readonly logger?: Logger;
   /** Channel prefix, shared by every node and by `EmitterRealtime` (default 'socket.io'). */
   readonly prefix?: string;
+  /**
+   * Called once Redis is back after an outage, when both clients are ready again and ioredis has had
+   * time to subscribe again: broadcasts made meanwhile were lost, so local clients should catch up.
+   */
+  readonly onRecovered?: () => void;
 }
 
 export interface RedisFanout {
@@ -33,8 +38,9 @@ const retryStrategy = (attempt: number): number => Math.min(attempt * 100, 2_000
 
 const PUBLISHER: RedisOptions = {
   lazyConnect: true,
-  // A broadcast during an outage fails (and is logged) within two reconnect attempts instead of piling
-  // up and flooding the nodes with stale events once Redis is back.
+  // A broadcast during an outage fails (and is logged) at once instead of piling up and flooding the
+  // nodes with stale events once Redis is back; clients catch up after `onRecovered`.
+  enableOfflineQueue: false,
   maxRetriesPerRequest: 2,
   connectTimeout: 5_000,
   retryStrategy,
@@ -77,8 +83,9 @@ const FIRE_AND_FORGET = new Set(['publish', 'spublish', 'subscribe', 'psubscribe
 export async function createRedisAdapter(url: string, options: RedisAdapterOptions): Promise<RedisFanout> {
   const log = options.logger?.child({ module: 'redis-fanout' });
   const prefix = options.prefix ?? DEFAULT_PREFIX;
-  const publisher = watched(new Redis(url, PUBLISHER), 'publisher', log);
-  const subscriber = watched(new Redis(url, SUBSCRIBER), 'subscriber', log);
+  const recovery = new Recovery(options.onRecovered);
+  const publisher = watched(new Redis(url, PUBLISHER), 'publisher', log, recovery);
+  const subscriber = watched(new Redis(url, SUBSCRIBER), 'subscriber', log, recovery);
   try {
     await Promise.all([publisher.connect(), subscriber.connect()]);
     const mode = await chooseMode(publisher, options.mode, prefix, log);
@@ -93,7 +100,14 @@ export async function createRedisAdapter(url: string, options: RedisAdapterOptio
         ? createShardedAdapter(pub, sub, { channelPrefix: prefix, subscriptionMode: 'static' })
         : createAdapter(pub, sub, { key: prefix });
     log?.info({ mode, prefix }, 'socket.io redis adapter created');
-    return { adapter, mode, close: () => disconnectAll([publisher, subscriber]) };
+    return {
+      adapter,
+      mode,
+      close: () => {
+        recovery.cancel();
+        return disconnectAll([publisher, subscriber]);
+      },
+    };
   } catch (err) {
     publisher.disconnect();
     subscriber.disconnect();
@@ -148,17 +162,60 @@ function handlingFailures(client: Redis, log: Logger | undefined): Redis {
   });
 }
 
-/** Logs connection trouble once per outage; the listener also keeps ioredis's 'error' events from crashing us. */
-function watched(client: Redis, role: string, log: Logger | undefined): Redis {
+/**
+ * How long after both clients are ready again the outage counts as over. ioredis sends its SUBSCRIBEs
+ * right after 'ready'; a broadcast published before they reach Redis is lost too, so the catch-up
+ * must come after them.
+ */
+const RESUBSCRIBE_SETTLE_MS = 1_000;
+
+/** Tracks which clients are down and calls back once all are up again after an outage. */
+class Recovery {
+  readonly #down = new Set<string>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly onRecovered: (() => void) | undefined) {}
+
+  lost(role: string): void {
+    this.#down.add(role);
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  back(role: string): void {
+    if (!this.#down.delete(role) || this.#down.size > 0 || !this.onRecovered) return;
+    const onRecovered = this.onRecovered;
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      onRecovered();
+    }, RESUBSCRIBE_SETTLE_MS);
+  }
+
+  cancel(): void {
+    clearTimeout(this.#timer);
+  }
+}
+
+/**
+ * Logs connection trouble once per outage and reports it to `recovery`; the listeners also keep
+ * ioredis's 'error' events from crashing us.
+ */
+function watched(client: Redis, role: string, log: Logger | undefined, recovery: Recovery): Redis {
   let down = false;
-  client.on('error', (err: Error) => {
+  const lost = (reason: string) => {
     if (down) return;
     down = true;
-    log?.warn({ client: role, err: err.message }, 'redis connection lost, reconnecting');
-  });
+    recovery.lost(role);
+    log?.warn({ client: role, err: reason }, 'redis connection lost, reconnecting');
+  };
+  client.on('error', (err: Error) => lost(err.message));
+  // A clean server shutdown closes the socket without an error; ioredis then schedules a reconnect.
+  client.on('reconnecting', () => lost('connection closed'));
   client.on('ready', () => {
-    if (down) log?.info({ client: role }, 'redis connection back');
+    if (!down) return;
     down = false;
+    log?.info({ client: role }, 'redis connection back');
+    recovery.back(role);
   });
   return client;
 }
