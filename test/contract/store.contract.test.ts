@@ -12,43 +12,64 @@ import {
   type Store,
   type UserRecord,
 } from '../../server/store/index.js';
-import { dropDatabase, freshDatabaseUri } from '../support/mongo.js';
+import { dropDatabase, freshDatabaseUri, TEST_MONGODB_BASE } from '../support/mongo.js';
 
 /**
  * One driver under test. `peer` is a second store over the same data, as a second gateway process
- * would hold; drivers whose data lives in one process have none.
+ * would hold; drivers whose data lives in one process have none, and the tests of races between
+ * processes are not defined for them.
  */
 interface StoreFixture {
   readonly store: Store;
   readonly peer?: Store;
+  close(): Promise<void>;
+}
+
+interface StoreDriver {
+  readonly name: string;
+  readonly multiProcess: boolean;
   /**
    * Whether the backing server applies a conditional update atomically. FerretDB v1 does not: its
    * PostgreSQL backend reads the matching documents, applies the operators in Go and writes each one
    * back by _id, so racing updates of one document can all "match" and the last write wins. Unique
-   * indexes still hold there, which is what seqs and idempotency rest on.
+   * indexes still hold there, which is what seqs and idempotency rest on. The two tests of conditional
+   * updates racing across processes are defined only against a server that has them (a real MongoDB).
    */
-  atomicUpdates(): Promise<boolean>;
-  close(): Promise<void>;
+  readonly atomicUpdates: boolean;
+  make(): StoreFixture;
 }
 
-describeStoreContract('MemoryStore', () => {
-  const store = new MemoryStore();
-  return { store, atomicUpdates: async () => true, close: () => store.close() };
+// Known before any test is defined, so tests that cannot apply to a server are not registered at all.
+const ferretDb = await servesFerretDb(TEST_MONGODB_BASE);
+if (ferretDb) console.log('  (store contract: the MongoDB server is FerretDB; 2 cross-process atomic-update tests need a real MongoDB and are not defined)');
+
+describeStoreContract({
+  name: 'MemoryStore',
+  multiProcess: false,
+  atomicUpdates: true,
+  make() {
+    const store = new MemoryStore();
+    return { store, close: () => store.close() };
+  },
 });
 
-describeStoreContract('MongoStore', () => {
-  const uri = freshDatabaseUri();
-  const store = new MongoStore(uri);
-  const peer = new MongoStore(uri);
-  return {
-    store,
-    peer,
-    atomicUpdates: async () => !(await servesFerretDb(uri)),
-    async close() {
-      await Promise.all([store.close(), peer.close()]);
-      await dropDatabase(uri);
-    },
-  };
+describeStoreContract({
+  name: 'MongoStore',
+  multiProcess: true,
+  atomicUpdates: !ferretDb,
+  make() {
+    const uri = freshDatabaseUri();
+    const store = new MongoStore(uri);
+    const peer = new MongoStore(uri);
+    return {
+      store,
+      peer,
+      async close() {
+        await Promise.all([store.close(), peer.close()]);
+        await dropDatabase(uri);
+      },
+    };
+  },
 });
 
 /**
@@ -56,26 +77,24 @@ describeStoreContract('MongoStore', () => {
  * per driver serves the whole suite (creating a FerretDB database is slow), so every test works on
  * users and conversations of its own, named with fresh UUIDs.
  */
-function describeStoreContract(name: string, makeStore: () => StoreFixture): void {
-  describe(`${name} (store contract)`, function () {
+function describeStoreContract(driver: StoreDriver): void {
+  describe(`${driver.name} (store contract)`, function () {
     this.timeout(30_000);
     let fixture: StoreFixture;
     let store: Store;
-    let atomicUpdates: boolean;
+    /** The second process's store; only used by tests defined when `driver.multiProcess`. */
+    let peer: Store;
+    /** Within one process, and across two where the driver has them and the server updates atomically. */
+    const atomicRaces = driver.multiProcess && driver.atomicUpdates ? [false, true] : [false];
 
     before(async () => {
-      fixture = makeStore();
+      fixture = driver.make();
       store = fixture.store;
       await store.init();
       // After the first store, so the two do not build the same indexes at once.
       await fixture.peer?.init();
-      atomicUpdates = await fixture.atomicUpdates();
+      peer = fixture.peer ?? store;
     });
-
-    /** Skips a test of a guarantee that rests on atomic conditional updates, where the server has none. */
-    function requireAtomicUpdates(test: Mocha.Context): void {
-      if (!atomicUpdates) test.skip();
-    }
 
     after(async () => {
       await fixture?.close();
@@ -137,7 +156,7 @@ function describeStoreContract(name: string, makeStore: () => StoreFixture): voi
 
       it('lets exactly one of two concurrent sign-ups with the same username win', async () => {
         const username = `carol-${randomUUID()}`;
-        const other = fixture.peer ?? store;
+        const other = peer;
         const outcomes = await Promise.allSettled([
           store.createUser({ username, passwordHash: 'h', email: null, displayName: null }),
           other.createUser({ username: username.toUpperCase(), passwordHash: 'h', email: null, displayName: null }),
@@ -214,7 +233,7 @@ function describeStoreContract(name: string, makeStore: () => StoreFixture): voi
 
       it('lets exactly one of two concurrent rotations with the same expected hash succeed', async function () {
         const session = await newSession();
-        const other = fixture.peer ?? store;
+        const other = peer;
         const expiry = new Date(Date.now() + hour);
         const results = await Promise.all([
           store.rotateSession(session.id, 'hash-1', 'hash-a', expiry, new Date()),
@@ -300,7 +319,7 @@ function describeStoreContract(name: string, makeStore: () => StoreFixture): voi
           { userId: a!.id, role: 'member' },
           { userId: b!.id, role: 'member' },
         ];
-        const other = fixture.peer ?? store;
+        const other = peer;
         const outcomes = await Promise.allSettled([
           store.createConversation({ type: 'direct', title: null, members, directKey: directKeyFor(a!.id, b!.id) }),
           other.createConversation({ type: 'direct', title: null, members, directKey: directKeyFor(b!.id, a!.id) }),
@@ -468,9 +487,7 @@ function describeStoreContract(name: string, makeStore: () => StoreFixture): voi
         for (const batch of results) expectIncreasing(batch.map((r) => r.message.seq));
       });
 
-      it('gives concurrent appends from two processes gapless seqs', async function () {
-        const peer = fixture.peer;
-        if (!peer) return this.skip();
+      if (driver.multiProcess) it('gives concurrent appends from two processes gapless seqs', async () => {
         const { users, conversation } = await newGroupOf(3);
         const calls = Array.from({ length: 24 }, (_, i) => {
           const via = i % 2 === 0 ? store : peer;
@@ -482,12 +499,10 @@ function describeStoreContract(name: string, makeStore: () => StoreFixture): voi
         for (const batch of results) expectIncreasing(batch.map((r) => r.message.seq));
       });
 
-      for (const across of [false, true]) {
+      for (const across of atomicRaces) {
       it(`leaves lastSeq, lastMessage and the senders' cursors at the newest messages after appends race ${across ? 'across two processes' : 'within one process'}`, async function () {
-        // Across processes this rests on atomic conditional updates, which FerretDB v1 lacks.
-        if (across) requireAtomicUpdates(this);
         const { users, conversation } = await newGroupOf(3);
-        const via = [store, across ? (fixture.peer ?? store) : store];
+        const via = [store, across ? peer : store];
         const results = (
           await Promise.all(
             Array.from({ length: 24 }, (_, i) => via[i % 2]!.appendMessages(conversation.id, users.map((u) => draft(u.id, { text: `call ${i}` })))),
@@ -508,9 +523,7 @@ function describeStoreContract(name: string, makeStore: () => StoreFixture): voi
       });
       }
 
-      it('stores a clientMsgId sent through two processes at once only once', async function () {
-        const peer = fixture.peer;
-        if (!peer) return this.skip();
+      if (driver.multiProcess) it('stores a clientMsgId sent through two processes at once only once', async () => {
         const { users, conversation } = await newGroupOf(2);
         const sender = users[0]!.id;
         // Each resend races other traffic, so some attempts collide on seq and some on clientMsgId.
@@ -661,12 +674,10 @@ function describeStoreContract(name: string, makeStore: () => StoreFixture): voi
         expect(result).to.deep.equal({ moved: true, cursor: { conversationId: conversation.id, userId: outsider.id, readSeq: 2, deliveredSeq: 2 } });
       });
 
-      for (const across of [false, true]) {
+      for (const across of atomicRaces) {
       it(`reports exactly one move when two advances to the same seq race ${across ? 'across two processes' : 'within one process'}`, async function () {
-        // Across processes this rests on atomic conditional updates, which FerretDB v1 lacks.
-        if (across) requireAtomicUpdates(this);
         const { users, conversation } = await newGroupOf(1);
-        const other = across ? (fixture.peer ?? store) : store;
+        const other = across ? peer : store;
         const results = await Promise.all([
           store.advanceCursor(conversation.id, users[0]!.id, 'read', 6),
           other.advanceCursor(conversation.id, users[0]!.id, 'read', 6),
@@ -716,14 +727,14 @@ function describeStoreContract(name: string, makeStore: () => StoreFixture): voi
       it('lets the first claim of a key win, once', async () => {
         const key = `claim-${randomUUID()}`;
         expect(await store.isClaimed(key)).to.equal(false);
-        const results = await Promise.all([store.claim(key), (fixture.peer ?? store).claim(key), store.claim(key)]);
+        const results = await Promise.all([store.claim(key), peer.claim(key), store.claim(key)]);
         expect(results.filter(Boolean)).to.have.length(1);
         expect(await store.isClaimed(key)).to.equal(true);
       });
 
       it('keeps the first decision and tells every later caller what it was', async () => {
         const key = `decide-${randomUUID()}`;
-        const results = await Promise.all([store.decide(key, 'deliver'), (fixture.peer ?? store).decide(key, 'withdraw')]);
+        const results = await Promise.all([store.decide(key, 'deliver'), peer.decide(key, 'withdraw')]);
         expect(results[0]).to.equal(results[1]);
         expect(await store.decide(key, 'something else')).to.equal(results[0]);
       });
