@@ -161,7 +161,7 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
       }
       if (workerNames.length > 0) {
         const receipts = new ReceiptProcessor(store, realtime, notifications, queue, producer, logger);
-        const delivery = new OfflineDelivery(store, presence, notifications, config.queues.pushCoalesceMs);
+        const delivery = new OfflineDelivery(store, presence, (body, options) => notify.submit(body, options), queue, config.queues.pushCoalesceMs);
         const scheduled = new ScheduledDelivery(store, realtime, notifications, followUp, events, logger);
         const isNotify = (n: WorkerName): n is NotifyWorkerName => (NOTIFY_WORKER_NAMES as readonly string[]).includes(n);
         workers = await startWorkers({ store, queue, presence, receipts, delivery, scheduled, followUp, accounts, config: config.queues, logger }, workerNames.filter((n) => !isNotify(n)));

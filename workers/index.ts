@@ -1,7 +1,7 @@
 import type { AccountService } from '../server/accounts/index.js';
 import { type DeliveryJob, QUEUES } from '../server/chat/follow-up.js';
 import type { FollowUpPublisher } from '../server/chat/follow-up.js';
-import type { OfflineDelivery } from '../server/chat/offline-delivery.js';
+import { type OfflineDelivery, SUMMARY_JOB_TYPE, type SummaryJob } from '../server/chat/offline-delivery.js';
 import type { ReceiptJob, ReceiptProcessor } from '../server/chat/receipt-processor.js';
 import type { ScheduledDelivery } from '../server/chat/scheduled-delivery.js';
 import type { ParleyConfig } from '../server/config.js';
@@ -53,8 +53,9 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
         break;
       case 'delivery':
         consumers.push(
-          await deps.queue.consume<DeliveryJob>(QUEUES.delivery, async (job) => {
-            await deps.delivery.process(requireFields(job.payload, ['messageId', 'conversationId', 'recipientId']));
+          await deps.queue.consume<DeliveryJob | SummaryJob>(QUEUES.delivery, async (job) => {
+            if (job.type === SUMMARY_JOB_TYPE) await deps.delivery.summarise(requireFields(job.payload as SummaryJob, ['conversationId', 'recipientId', 'window', 'firstMessageId']));
+            else await deps.delivery.process(requireFields(job.payload as DeliveryJob, ['messageId', 'conversationId', 'recipientId']));
           }, { concurrency: 16 }),
         );
         break;

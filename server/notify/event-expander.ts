@@ -138,7 +138,8 @@ function templateVariables(event: EventRecord, contents: readonly ResolvedConten
 }
 
 function renderFor(channel: Channel, templates: ChannelTemplates, vars: TemplateVariables, event: EventRecord): RenderedMessage | undefined {
-  const data = { eventType: event.type, contentIds: [...event.contentIds] };
+  // The event's own data goes along, so a client can act on a notification (open the conversation).
+  const data = { ...event.data, eventType: event.type, contentIds: [...event.contentIds] };
   const render = (template: string | undefined) => (template === undefined ? '' : renderTemplate(template, vars).trim());
   switch (channel) {
     case 'inapp':

@@ -94,12 +94,14 @@ export const BUILT_IN_EVENT_TYPES: readonly EventTypeDefinition[] = [
   },
   {
     name: 'message.offline',
-    description: 'A chat message arrived while the user had no open connection.',
+    description: 'Chat messages arrived while the user had no open connection: the first of a coalescing window, or the summary of the rest.',
     defaults: { inapp: true, push: true, email: false, sms: false },
+    // data (server/chat/offline-delivery.ts): kind ('message' | 'summary'), conversationId, messageId,
+    // seq, count, from, title ("New message from Ann", "3 new messages from Ann"), preview.
     templates: {
-      inapp: { title: 'New message from {{data.from | someone}}', body: '{{data.preview}}' },
-      email: { subject: 'New message from {{data.from | someone}}', text: '{{data.from | Someone}} wrote: {{data.preview}}' },
-      push: { title: '{{data.from | New message}}', body: '{{data.preview}}' },
+      inapp: { title: '{{data.title | New message}}', body: '{{data.preview}}' },
+      email: { subject: '{{data.title | New message}}', text: 'Hi {{user.name}},\n\n{{data.title | You have a new message}}. The latest, from {{data.from | someone}}:\n\n{{data.preview}}' },
+      push: { title: '{{data.title | New message}}', body: '{{data.preview}}' },
     },
   },
   {

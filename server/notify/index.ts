@@ -39,6 +39,7 @@ export type { Authenticate } from './notify-routes.js';
 export { subscriptionId } from './notify-routes.js';
 export type { TickReport } from './notify-scheduler.js';
 export type { EventBody } from './notify-schemas.js';
+export type { SubmitOptions, SubmitResult } from './event-intake.js';
 export * from './notify-store.js';
 export { classQueue, DEFAULT_PRIORITY, PRIORITY_CLASSES, priorityClassOf, type PriorityClass } from './priority.js';
 export { renderTemplate } from './render-template.js';

@@ -121,3 +121,11 @@ export function errorMessage(err: unknown): string {
 export function checkPositiveInteger(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, got ${value}`);
 }
+
+/** A publish's delay as a whole number of milliseconds (0 when none); refuses negative or absurd ones. */
+export function checkDelay(delayMs: number | undefined): number {
+  if (delayMs === undefined) return 0;
+  // RabbitMQ's per-message TTL is a 32-bit count of milliseconds.
+  if (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > 2 ** 31 - 1) throw new RangeError(`delayMs must be between 0 and ${2 ** 31 - 1}, got ${delayMs}`);
+  return Math.ceil(delayMs);
+}

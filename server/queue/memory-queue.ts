@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { ParleyError } from '../errors.js';
 import {
+  checkDelay,
   checkPositiveInteger,
   decodeJob,
   encodeJob,
@@ -20,6 +21,7 @@ import type {
   Job,
   JobHandler,
   NewJob,
+  PublishOptions,
   Queue,
   QueueDriverOptions,
 } from './queue.js';
@@ -46,8 +48,8 @@ export class MemoryQueue implements Queue {
   private readonly lanes = new Map<string, Lane>();
   /** Topic bindings per subscriber, as split patterns; they outlive a cancelled subscription, as on RabbitMQ. */
   private readonly bindings = new Map<string, string[][]>();
-  /** Retries waiting out their backoff, so close() can stop them. */
-  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  /** Retries waiting out their backoff and delayed jobs, so close() can stop them. */
+  private readonly timers = new Set<NodeJS.Timeout>();
   private readonly consumers = new Set<MemoryConsumer>();
   private closed = false;
 
@@ -64,17 +66,19 @@ export class MemoryQueue implements Queue {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.consumers].map((consumer) => consumer.cancel()));
-    for (const timer of this.retryTimers) clearTimeout(timer);
-    this.retryTimers.clear();
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
   }
 
   async ping(): Promise<void> {
     this.assertOpen();
   }
 
-  async publish<T>(queue: string, job: NewJob<T>): Promise<void> {
+  async publish<T>(queue: string, job: NewJob<T>, options: PublishOptions = {}): Promise<void> {
     this.assertOpen();
-    this.enqueue(queue, encodeJob(job, 1));
+    const delayMs = checkDelay(options.delayMs);
+    if (delayMs === 0) return this.enqueue(queue, encodeJob(job, 1));
+    this.later(delayMs, () => this.enqueue(queue, encodeJob(job, 1)));
   }
 
   async consume<T>(queue: string, handler: JobHandler<T>, options: ConsumeOptions): Promise<Consumer> {
@@ -169,13 +173,18 @@ export class MemoryQueue implements Queue {
     }
     this.log?.debug({ queue, jobId: job.id, attempt: job.attempt, delayMs: next.delayMs }, 'job failed, retrying');
     const retryText = reencodeJob(text, next.attempt);
+    this.later(next.delayMs, () => this.enqueue(queue, retryText));
+  }
+
+  /** Runs `enqueue` after `ms` unless the queue is closed first. */
+  private later(ms: number, enqueue: () => void): void {
     const timer = setTimeout(() => {
-      this.retryTimers.delete(timer);
-      this.enqueue(queue, retryText);
-    }, next.delayMs);
-    // A pending retry must not keep an otherwise finished process alive.
+      this.timers.delete(timer);
+      enqueue();
+    }, ms);
+    // A pending retry or delayed job must not keep an otherwise finished process alive.
     timer.unref();
-    this.retryTimers.add(timer);
+    this.timers.add(timer);
   }
 
   private deadLetter(queue: string, job: Job, reason: string): void {

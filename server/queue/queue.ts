@@ -30,6 +30,16 @@ export interface DomainEvent<T = Record<string, unknown>> {
   readonly data: T;
 }
 
+export interface PublishOptions {
+  /**
+   * Holds the job back for at least this long before consumers see it. On RabbitMQ a delayed job
+   * waits in one queue per work queue and leaves it from the head, so it may also wait for jobs
+   * published before it with longer delays: give one work queue delays that do not shrink over time
+   * (e.g. "until the end of a fixed window").
+   */
+  readonly delayMs?: number;
+}
+
 export interface ConsumeOptions {
   /** Jobs in flight at once for this consumer (AMQP prefetch). */
   readonly concurrency: number;
@@ -77,7 +87,7 @@ export interface Queue {
    * dead-letter queues). Resolves only after the broker confirmed it; rejects with
    * `ParleyError('unavailable')` when it cannot be confirmed.
    */
-  publish<T>(queue: string, job: NewJob<T>): Promise<void>;
+  publish<T>(queue: string, job: NewJob<T>, options?: PublishOptions): Promise<void>;
   /**
    * Consumes a work queue. The job is acked after `handler` resolves; when it throws, the job is
    * retried after retryBaseMs × 2^(attempt-1) until `maxAttempts`, then moved to the queue's

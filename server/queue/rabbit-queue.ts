@@ -11,6 +11,7 @@ import {
 import type { Logger } from 'pino';
 import { ParleyError } from '../errors.js';
 import {
+  checkDelay,
   checkPositiveInteger,
   decodeJob,
   encodeJob,
@@ -31,6 +32,7 @@ import type {
   EventHandler,
   JobHandler,
   NewJob,
+  PublishOptions,
   Queue,
   QueueDriverOptions,
 } from './queue.js';
@@ -72,7 +74,8 @@ const PUBLISH_ID_HEADER = 'x-parley-publish-id';
  *
  * Topology for a work queue `delivery` under prefix `parley`: `parley.delivery`, retry queues
  * `parley.delivery.retry.<n>` whose TTL (retryBaseMs × 2^(n-1)) dead-letters back into the work queue,
- * and `parley.delivery.dlq`. Events go to the topic exchange `parley.events`; subscriber `s` reads the
+ * `parley.delivery.delayed` for delayed publishes (per-message TTL, dead-lettered likewise), and
+ * `parley.delivery.dlq`. Events go to the topic exchange `parley.events`; subscriber `s` reads the
  * work queue `events.s`. Processes sharing a prefix must agree on retryBaseMs and queueType, or the
  * broker refuses the second declaration (PRECONDITION_FAILED).
  *
@@ -228,15 +231,19 @@ export class RabbitQueue implements Queue {
     }
   }
 
-  async publish<T>(queue: string, job: NewJob<T>): Promise<void> {
+  async publish<T>(queue: string, job: NewJob<T>, options: PublishOptions = {}): Promise<void> {
+    const delayMs = checkDelay(options.delayMs);
     const body = Buffer.from(encodeJob(job, 1));
+    // A delayed job expires out of the delay queue, which dead-letters it into the work queue.
+    const target = delayMs > 0 ? this.names.delayed(queue) : this.names.queue(queue);
+    const properties: Options.Publish = { messageId: job.id, type: job.type, ...(delayMs > 0 ? { expiration: String(delayMs) } : {}) };
     const session = await this.sessionForPublish();
     try {
-      await this.sendToQueue(session, queue, this.names.queue(queue), body, { messageId: job.id, type: job.type });
+      await this.sendToQueue(session, queue, target, body, properties);
     } catch (err) {
       if (!(err instanceof UnroutableError)) throw err;
       // Someone deleted the queue since it was declared on this connection: declare it again, once.
-      await this.sendToQueue(session, queue, this.names.queue(queue), body, { messageId: job.id, type: job.type });
+      await this.sendToQueue(session, queue, target, body, properties);
     }
   }
 
@@ -366,6 +373,11 @@ export class RabbitQueue implements Queue {
         },
       });
     }
+    // Delayed jobs: each message carries its own TTL (`expiration`), then goes to the work queue.
+    await channel.assertQueue(this.names.delayed(queue), {
+      durable: true,
+      arguments: { ...typed, 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': base },
+    });
     session.declared.set(queue, Math.max(retries, session.declared.get(queue) ?? 0));
   }
 
@@ -500,6 +512,10 @@ class Names {
 
   deadLetters(queue: string): string {
     return `${this.prefix}.${queue}.dlq`;
+  }
+
+  delayed(queue: string): string {
+    return `${this.prefix}.${queue}.delayed`;
   }
 }
 

@@ -115,6 +115,25 @@ function describeQueueContract(name: string, traits: DriverTraits, makeFixture: 
         expect(seen[0]).to.deep.equal({ tags: ['a'] });
       });
 
+      it('holds a delayed job back for its delay, then delivers it once, after undelayed ones', async () => {
+        const seen: { id: string; at: number }[] = [];
+        await queue.consume('later', async (job) => void seen.push({ id: job.id, at: Date.now() }), { concurrency: 1 });
+        const publishedAt = Date.now();
+        await queue.publish('later', { id: 'delayed', type: 't', payload: 1 }, { delayMs: 600 });
+        await queue.publish('later', { id: 'now', type: 't', payload: 2 });
+
+        await eventually(() => seen.length === 2, 'both jobs');
+        expect(seen.map((s) => s.id)).to.deep.equal(['now', 'delayed']);
+        expect(seen[1]!.at - publishedAt).to.be.at.least(600);
+        await quietFor(4 * fixture.retryBaseMs);
+        expect(seen).to.have.length(2);
+      });
+
+      it('refuses a negative delay', async () => {
+        const err = await rejectionOf(queue.publish('later', { id: 'x', type: 't', payload: 1 }, { delayMs: -1 }));
+        expect(err).to.be.instanceOf(RangeError);
+      });
+
       it('refuses a payload that is not JSON with invalid_payload', async () => {
         const err = await rejectionOf(queue.publish('bad', { id: 'x', type: 't', payload: { n: 1n } }));
         expectCode(err, 'invalid_payload');
