@@ -14,7 +14,18 @@ const USAGE = `usage: parley <command>
   migrate                  create the store's indexes (idempotent)
   user-status <username> active|blocked
                            suspend or restore an account; suspending closes its sockets on every node
+  create-service-key <name> [scopes…]
+                           a key for POST /v1/events (printed once; same as parley notify key create)
+  revoke-service-key <id>  revoke it (parley notify key revoke)
+  vapid-keys               a VAPID key pair for Web Push (parley notify vapid-keys)
   notify …                 service keys and VAPID keys for the notification API (parley notify help)`;
+
+/** Top-level spellings of the notify CLI's commands. */
+const NOTIFY_ALIASES: Readonly<Record<string, readonly string[]>> = {
+  'create-service-key': ['key', 'create'],
+  'revoke-service-key': ['key', 'revoke'],
+  'vapid-keys': ['vapid-keys'],
+};
 
 async function main(argv: readonly string[]): Promise<number> {
   const [command, ...args] = argv;
@@ -52,8 +63,10 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     return 0;
   }
-  if (command === 'notify') {
-    return runNotifyCli(args, { notifyStore: () => createNotifyStore(config.mongodbUri, { logger }), logger, write: (text) => process.stdout.write(text) });
+  const alias = NOTIFY_ALIASES[command];
+  if (command === 'notify' || alias) {
+    const notifyArgs = alias ? [...alias, ...args] : args;
+    return runNotifyCli(notifyArgs, { notifyStore: () => createNotifyStore(config.mongodbUri, { logger }), logger, write: (text) => process.stdout.write(text) });
   }
   if (command === 'migrate') {
     const store = config.mongodbUri ? new MongoStore(config.mongodbUri, { logger }) : new MemoryStore();
