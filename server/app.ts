@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { AccountService } from './accounts/index.js';
 import { AuthService } from './auth/index.js';
 import { ConversationService, MessageService, type Realtime } from './chat/index.js';
-import { FollowUpPublisher } from './chat/follow-up.js';
+import { FollowUpPublisher, QUEUES } from './chat/follow-up.js';
 import { OfflineDelivery } from './chat/offline-delivery.js';
 import { ReceiptProcessor } from './chat/receipt-processor.js';
 import { ScheduledDelivery } from './chat/scheduled-delivery.js';
@@ -19,13 +19,16 @@ import { SocketIoRealtime } from './gateway/socket-realtime.js';
 import type { ParleyServer, SocketGateway } from './gateway/socket-gateway.js';
 import { registerWebApp } from './gateway/web-app.js';
 import { createLogger, type Logger } from './logger.js';
+import { InstrumentedQueue, instrumentStore, Metrics, registerMetricsRoute } from './metrics/index.js';
 import { NotificationService } from './notifications/index.js';
-import { createNotifyModule, createNotifyStore, NOTIFY_WORKER_NAMES, type NotifyModule, type NotifyWorkerName } from './notify/index.js';
+import { classQueue, createNotifyModule, createNotifyStore, NOTIFY_WORKER_NAMES, PRIORITY_CLASSES, type NotifyModule, type NotifyWorkerName } from './notify/index.js';
 import { MemoryPresence, type Presence, PresenceService, RedisPresence } from './presence/index.js';
 import { MemoryQueue, type Queue, RabbitQueue } from './queue/index.js';
 import { MemoryStore, MongoStore, type Store } from './store/index.js';
 import { UserService } from './users/index.js';
 import { startWorkers, type WorkerName, WORKER_NAMES, type Workers } from '../workers/index.js';
+import { LoginThrottle, originPolicy, RateLimits } from './security/index.js';
+import { Retention } from './accounts/retention.js';
 
 /**
  * What a process runs: `all` (embedded default), `web` (gateway only), `worker` (queue consumers) or
@@ -55,6 +58,8 @@ export interface Parley {
   readonly notify: NotifyModule;
   /** Which driver each port uses, for the start-up log. */
   readonly drivers: Readonly<Record<string, string>>;
+  /** This process's Prometheus metrics (served at GET /metrics by a web process). */
+  readonly metrics: Metrics;
 }
 
 /**
@@ -69,10 +74,13 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
   const requested = options.role ?? 'all';
   const prefix = config.cluster.keyPrefix;
 
-  const store: Store = config.mongodbUri ? new MongoStore(config.mongodbUri, { logger }) : new MemoryStore();
-  const queue: Queue = config.amqpUrl
-    ? new RabbitQueue(config.amqpUrl, { ...config.queues, prefix, logger })
-    : new MemoryQueue({ ...config.queues, prefix });
+  const metrics = new Metrics();
+  const store: Store = instrumentStore(config.mongodbUri ? new MongoStore(config.mongodbUri, { logger }) : new MemoryStore(), metrics);
+  const queue: Queue = new InstrumentedQueue(
+    config.amqpUrl ? new RabbitQueue(config.amqpUrl, { ...config.queues, prefix, logger }) : new MemoryQueue({ ...config.queues, prefix }),
+    metrics,
+  );
+  metrics.watchQueueDepths(queue, [...Object.values(QUEUES), ...PRIORITY_CLASSES.map(classQueue)]);
   const presence: Presence = config.redisUrl
     ? new RedisPresence(config.redisUrl, { nodeId: config.nodeId, ttlMs: config.cluster.presenceTtlMs, prefix, logger })
     : new MemoryPresence();
@@ -81,7 +89,15 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
   if (role === 'worker' && queue.driver === 'memory') throw new ConfigError('invalid configuration: AMQP_URL: a worker process needs RabbitMQ');
   if (role === 'worker' && !config.redisUrl) throw new ConfigError('invalid configuration: REDIS_URL: a worker process reaches sockets through Redis');
 
-  const gateway = role === 'worker' || role === 'tool' ? undefined : createGateway(config.limits, logger);
+  const rateLimits = RateLimits.connect(config.redisUrl, prefix, logger);
+  const gateway =
+    role === 'worker' || role === 'tool'
+      ? undefined
+      : createGateway(config.limits, logger, {
+          allowOrigin: originPolicy(config.security.allowedOrigins),
+          perIp: rateLimits.create({ name: 'ip', points: config.security.ipRequestsPerSecond, durationSeconds: 1, describe: `more than ${config.security.ipRequestsPerSecond} requests per second from this address` }),
+          trustProxyHops: config.security.trustProxyHops,
+        });
   // Workers reach sockets through Redis. @socket.io/redis-emitter speaks only the classic adapter's
   // protocol (socketio/socket.io-redis-emitter#127), so unless the classic adapter is configured, a
   // worker uses a detached Socket.IO server (no HTTP) with the gateways' own adapter to broadcast.
@@ -90,15 +106,21 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
   const realtime: Realtime = io ? new SocketIoRealtime(io) : new EmitterRealtime(config.redisUrl!, { prefix });
   const producer = `parley/${config.nodeId}`;
 
+  const sendLimiter = rateLimits.create({
+    name: 'send',
+    points: config.limits.messagesPerSecond,
+    durationSeconds: 1,
+    describe: `more than ${config.limits.messagesPerSecond} messages per second`,
+  });
   const events = new EventPublisher(queue, producer, logger);
-  const auth = new AuthService(store, config.auth, realtime, events, logger);
+  const auth = new AuthService(store, config.auth, realtime, events, logger, new LoginThrottle(rateLimits, config.security));
   const users = new UserService(store, realtime, events);
   const notifications = new NotificationService(store, realtime);
   const notifyStore = createNotifyStore(config.mongodbUri, { logger });
   const notify = createNotifyModule({ config: config.notify, store, notifyStore, queue, notifications, logger });
   const conversations = new ConversationService(store, realtime, config.limits);
   const followUp = new FollowUpPublisher(store, queue, presence, producer, logger);
-  const messages = new MessageService(store, conversations, users, realtime, queue, followUp, events, config.limits);
+  const messages = new MessageService(store, conversations, users, realtime, queue, followUp, events, config.limits, sendLimiter);
   const accounts = new AccountService(store, auth, queue, realtime, producer, logger);
   const presenceService = new PresenceService(store, presence, realtime, queue, logger);
   const typing = new TypingService(conversations, users, realtime, { ttlMs: config.cluster.typingTtlMs, throttleMs: config.cluster.typingThrottleMs });
@@ -112,9 +134,11 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
     ? wireGateway(
         gateway,
         { auth, users, conversations, messages, notifications, accounts, readiness, schemas: createSchemas(config.limits) },
-        { auth, messages, presence: presenceService, typing, schemas: createSchemas(config.limits), logger, maxPageSize: config.limits.maxPageSize },
+        { auth, messages, presence: presenceService, typing, schemas: createSchemas(config.limits), logger, metrics, maxPageSize: config.limits.maxPageSize },
+        { presence, maxConnectionsPerUser: config.security.maxConnectionsPerUser, socketEventsPerSecond: config.security.socketEventsPerSecond },
       )
     : undefined;
+  if (gateway) registerMetricsRoute(gateway.http, metrics);
   if (gateway) registerWebApp(gateway.http, { distDir: webDistDir() });
   if (gateway) notify.registerRoutes(gateway.http, (token) => auth.authenticate(token));
 
@@ -138,6 +162,7 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
     accounts,
     notify,
     drivers,
+    metrics,
     async start() {
       await store.init();
       await notify.init();
@@ -164,7 +189,8 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
         const delivery = new OfflineDelivery(store, presence, (body, options) => notify.submit(body, options), queue, config.queues.pushCoalesceMs);
         const scheduled = new ScheduledDelivery(store, realtime, notifications, followUp, events, logger);
         const isNotify = (n: WorkerName): n is NotifyWorkerName => (NOTIFY_WORKER_NAMES as readonly string[]).includes(n);
-        workers = await startWorkers({ store, queue, presence, receipts, delivery, scheduled, followUp, accounts, config: config.queues, logger }, workerNames.filter((n) => !isNotify(n)));
+        const retention = new Retention(store, config.retention, logger);
+        workers = await startWorkers({ store, queue, presence, receipts, delivery, scheduled, followUp, accounts, retention, config: { ...config.queues, retentionIntervalMs: config.retention.intervalMs }, logger }, workerNames.filter((n) => !isNotify(n)));
         const notifyWorkerNames = workerNames.filter(isNotify);
         if (notifyWorkerNames.length > 0) await notify.startWorkers(notifyWorkerNames);
       }
@@ -189,6 +215,7 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
       if (realtime instanceof EmitterRealtime) await realtime.close().catch(() => undefined);
       await notify.stop();
       await queue.close();
+      await rateLimits.close();
       await store.close();
     },
   };

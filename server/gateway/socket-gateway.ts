@@ -7,6 +7,7 @@ import { sessionRoom, userRoom } from '../chat/index.js';
 import type { TypingService } from '../chat/typing-service.js';
 import { ParleyError, toParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../metrics/index.js';
 import { type PresenceService, presenceRoom } from '../presence/index.js';
 import { parsePayload, type Schemas } from './schemas.js';
 
@@ -25,6 +26,7 @@ export interface SocketDeps {
   readonly typing: TypingService;
   readonly schemas: Schemas;
   readonly logger: Logger;
+  readonly metrics: Metrics;
   readonly maxPageSize: number;
 }
 
@@ -41,7 +43,7 @@ export interface SocketGateway {
  * in `connect_error` with `err.message` = the code and `err.data` = the error object.
  */
 export function attachSocketGateway(io: ParleyServer, deps: SocketDeps): SocketGateway {
-  const { auth, messages, presence, typing, schemas: s } = deps;
+  const { auth, messages, presence, typing, metrics, schemas: s } = deps;
   const log = deps.logger.child({ module: 'socket' });
   const inFlight = new InFlight();
   // Per user, how many of their sockets this node holds.
@@ -60,6 +62,7 @@ export function attachSocketGateway(io: ParleyServer, deps: SocketDeps): SocketG
       .catch((err: unknown) => {
         const error = toParleyError(err);
         log.info({ code: error.code, address: socket.handshake.address }, 'handshake refused');
+        metrics.errorAnswered('socket', error.code);
         next(Object.assign(new Error(error.code), { data: error.toWire() }));
       });
   });
@@ -69,7 +72,11 @@ export function attachSocketGateway(io: ParleyServer, deps: SocketDeps): SocketG
     void socket.join([userRoom(userId), sessionRoom(socket.data.sessionId)]);
     void presence.connected(userId, socket.id);
     localSockets.set(userId, (localSockets.get(userId) ?? 0) + 1);
+    metrics.socketConnected();
+    // Sees broadcasts through the adapter too: one count per event per receiving socket on this node.
+    socket.onAnyOutgoing((event: string) => metrics.eventSent(event));
     socket.on('disconnect', () => {
+      metrics.socketDisconnected();
       void presence.disconnected(userId, socket.id);
       const left = (localSockets.get(userId) ?? 1) - 1;
       if (left > 0) {
@@ -80,7 +87,7 @@ export function attachSocketGateway(io: ParleyServer, deps: SocketDeps): SocketG
       // Typing timers live on this node; another device of the user here may still be typing.
       void typing.stopAll(userId);
     });
-    const on = answering(socket, log, inFlight);
+    const on = answering(socket, log, metrics, inFlight);
 
     on('message:send', s.send, async (p) => ({ message: await messages.send(userId, p) }));
     on('message:edit', s.edit, async (p) => ({ message: await messages.edit(userId, p.messageId, p.text) }));
@@ -113,6 +120,7 @@ export function attachSocketGateway(io: ParleyServer, deps: SocketDeps): SocketG
     });
     // Typing has no ack: it is fire-and-forget, and a bad one is simply dropped.
     socket.on('typing', (payload: unknown) => {
+      metrics.eventReceived('typing');
       if (inFlight.draining) return;
       try {
         const p = parsePayload(s.typing, payload);
@@ -162,14 +170,21 @@ class InFlight {
 /**
  * Registers a handler that validates its payload, runs, and always answers the ack exactly once with the
  * envelope. Events sent without an ack callback are dropped: there is nobody to tell the outcome to.
+ * Every event is counted on arrival and every ack timed from arrival, errors included.
  */
-function answering(socket: ParleySocket, log: Logger, inFlight: InFlight) {
+function answering(socket: ParleySocket, log: Logger, metrics: Metrics, inFlight: InFlight) {
   return <S extends z.ZodType>(event: keyof ClientToServerEvents, schema: S, run: (payload: z.infer<S>) => Promise<object>): void => {
     const listener = (payload: unknown, ack: unknown): void => {
+      metrics.eventReceived(event);
       if (typeof ack !== 'function') return;
-      const reply = ack as (answer: object) => void;
+      const receivedAt = performance.now();
+      const reply = (answer: object, error?: ParleyError): void => {
+        metrics.acked(event, (performance.now() - receivedAt) / 1000, error?.code);
+        (ack as (answer: object) => void)(answer);
+      };
+      const fail = (error: ParleyError): void => reply({ ok: false, error: error.toWire() }, error);
       if (inFlight.draining) {
-        reply({ ok: false, error: new ParleyError('unavailable', 'this node is shutting down; retry on reconnect').toWire() });
+        fail(new ParleyError('unavailable', 'this node is shutting down; retry on reconnect'));
         return;
       }
       inFlight.enter();
@@ -179,7 +194,7 @@ function answering(socket: ParleySocket, log: Logger, inFlight: InFlight) {
         .catch((err: unknown) => {
           const error = toParleyError(err);
           if (error.code === 'internal') log.error({ err, event, userId: socket.data.userId }, 'handler failed');
-          reply({ ok: false, error: error.toWire() });
+          fail(error);
         })
         .finally(() => inFlight.leave());
     };
