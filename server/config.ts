@@ -49,6 +49,16 @@ export interface ParleyConfig {
     /** PUSH_COALESCE_MS: at most one offline notification per conversation and user per this (default 60000). */
     pushCoalesceMs: number;
   };
+  retention: {
+    /** RETENTION_DIRECT_DAYS: delete direct messages older than this (default 0: keep forever). */
+    directMessageDays: number;
+    /** RETENTION_GROUP_DAYS: delete group messages older than this (default 0: keep forever). */
+    groupMessageDays: number;
+    /** RETENTION_EVENT_RECORD_DAYS: forget handled domain events after this (default 30). */
+    eventRecordDays: number;
+    /** RETENTION_INTERVAL_MS: how often the retention worker runs (default 3600000, hourly). */
+    intervalMs: number;
+  };
   /** Notifications: SMTP_*, SMS_*, VAPID_*, PUSH_*, CONTENT_RESOLVER_*, EVENTS_*, NOTIFY_* (docs/notifications.md). */
   notify: NotifyConfig;
   auth: {
@@ -66,6 +76,33 @@ export interface ParleyConfig {
     refreshTokenTtlSeconds: number;
     /** BCRYPT_COST (default 12, at least 10). */
     bcryptCost: number;
+    /** JWT_KID: the `kid` header of tokens signed with JWT_SECRET (default k1). */
+    jwtKid: string;
+    /**
+     * JWT_PREVIOUS_KEYS: `kid:secret,…`, keys that still verify tokens but sign none: during a rotation,
+     * the old JWT_KID and JWT_SECRET, until the last token they signed has expired (default none).
+     */
+    jwtPreviousKeys: readonly { readonly kid: string; readonly secret: string }[];
+  };
+  security: {
+    /**
+     * ALLOWED_ORIGINS: browser origins allowed besides the server's own, comma-separated
+     * (`https://chat.example.com`), or `*` for any (default none: same origin only). Requests without
+     * an Origin header (apps, backends) are not affected.
+     */
+    allowedOrigins: readonly string[] | '*';
+    /** IP_REQUESTS_PER_SECOND: REST requests and socket handshakes per client IP, across nodes (default 50). */
+    ipRequestsPerSecond: number;
+    /** MAX_CONNECTIONS_PER_USER: live sockets per user across the cluster (default 20). */
+    maxConnectionsPerUser: number;
+    /** LOGIN_FAILURES_PER_USERNAME: failed logins per username and IP per 15 minutes before a 15-minute block (default 5). */
+    loginFailuresPerUsername: number;
+    /** LOGIN_FAILURES_PER_IP: failed logins per IP per hour before an hour's block (default 100). */
+    loginFailuresPerIp: number;
+    /** TRUST_PROXY_HOPS: proxies in front whose X-Forwarded-For names the client's IP (default 0: none). */
+    trustProxyHops: number;
+    /** SOCKET_EVENTS_PER_SECOND: events per socket per second; a socket that floods past it is closed (default 100). */
+    socketEventsPerSecond: number;
   };
   limits: {
     /** MAX_TEXT_LENGTH: characters per message (default 4000). */
@@ -106,6 +143,43 @@ const envSchema = z.object({
   ACCESS_TOKEN_TTL_SECONDS: int(10).default(900),
   REFRESH_TOKEN_TTL_SECONDS: int(60).default(30 * 24 * 3600),
   BCRYPT_COST: int(10, 15).default(12),
+  JWT_KID: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, _ . - (at most 64)').default('k1'),
+  JWT_PREVIOUS_KEYS: z
+    .string()
+    .default('')
+    .transform((value, ctx) => {
+      const keys = value.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => {
+        const at = entry.indexOf(':');
+        return { kid: entry.slice(0, at), secret: entry.slice(at + 1) };
+      });
+      for (const key of keys) {
+        if (!/^[A-Za-z0-9_.-]{1,64}$/.test(key.kid) || key.secret.length < 32) {
+          ctx.addIssue({ code: 'custom', message: 'must be kid:secret pairs, comma-separated, each secret at least 32 characters' });
+          return z.NEVER;
+        }
+      }
+      return keys;
+    }),
+  ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((value, ctx): readonly string[] | '*' => {
+      if (value.trim() === '*') return '*';
+      const origins = value.split(',').map((o) => o.trim()).filter(Boolean);
+      for (const origin of origins) {
+        if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+          ctx.addIssue({ code: 'custom', message: `${origin} is not an origin like https://chat.example.com` });
+          return z.NEVER;
+        }
+      }
+      return origins;
+    }),
+  IP_REQUESTS_PER_SECOND: int(1).default(50),
+  MAX_CONNECTIONS_PER_USER: int(1).default(20),
+  LOGIN_FAILURES_PER_USERNAME: int(1).default(5),
+  LOGIN_FAILURES_PER_IP: int(1).default(100),
+  TRUST_PROXY_HOPS: int(0, 10).default(0),
+  SOCKET_EVENTS_PER_SECOND: int(1).default(100),
   MAX_TEXT_LENGTH: int(1).default(4000),
   MAX_META_BYTES: int(0).default(4096),
   SOCKET_MAX_BUFFER_BYTES: int(1024).default(65536),
@@ -126,6 +200,10 @@ const envSchema = z.object({
   OUTBOX_INTERVAL_MS: int(100).default(5000),
   SCHEDULER_INTERVAL_MS: int(50).default(1000),
   PUSH_COALESCE_MS: int(0).default(60_000),
+  RETENTION_DIRECT_DAYS: int(0).default(0),
+  RETENTION_GROUP_DAYS: int(0).default(0),
+  RETENTION_EVENT_RECORD_DAYS: int(1).default(30),
+  RETENTION_INTERVAL_MS: int(1000).default(3_600_000),
 }).extend(notifyEnvSchema.shape);
 
 /** Raised at start-up; the message names every offending variable. */
@@ -184,6 +262,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       schedulerIntervalMs: e.SCHEDULER_INTERVAL_MS,
       pushCoalesceMs: e.PUSH_COALESCE_MS,
     },
+    retention: {
+      directMessageDays: e.RETENTION_DIRECT_DAYS,
+      groupMessageDays: e.RETENTION_GROUP_DAYS,
+      eventRecordDays: e.RETENTION_EVENT_RECORD_DAYS,
+      intervalMs: e.RETENTION_INTERVAL_MS,
+    },
     auth: {
       jwtSecret: e.JWT_SECRET ?? randomBytes(32).toString('hex'),
       jwtSecretGenerated: !e.JWT_SECRET,
@@ -192,6 +276,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       accessTokenTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
       refreshTokenTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
       bcryptCost: e.BCRYPT_COST,
+      jwtKid: e.JWT_KID,
+      jwtPreviousKeys: e.JWT_PREVIOUS_KEYS,
+    },
+    security: {
+      allowedOrigins: e.ALLOWED_ORIGINS,
+      ipRequestsPerSecond: e.IP_REQUESTS_PER_SECOND,
+      maxConnectionsPerUser: e.MAX_CONNECTIONS_PER_USER,
+      loginFailuresPerUsername: e.LOGIN_FAILURES_PER_USERNAME,
+      loginFailuresPerIp: e.LOGIN_FAILURES_PER_IP,
+      trustProxyHops: e.TRUST_PROXY_HOPS,
+      socketEventsPerSecond: e.SOCKET_EVENTS_PER_SECOND,
     },
     limits: {
       maxTextLength: e.MAX_TEXT_LENGTH,

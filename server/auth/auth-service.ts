@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcrypt';
 import jwt from 'jsonwebtoken';
 import type { AuthResult } from '../../client-sdk/src/index.js';
+import type { LoginThrottle } from '../security/login-throttle.js';
 import type { ParleyConfig } from '../config.js';
 import { ParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -37,6 +38,8 @@ const ALGORITHM = 'HS256' as const;
  */
 export class AuthService {
   private readonly log: Logger;
+  /** kid → HMAC secret: the signing key and those still accepted during a rotation. */
+  private readonly verificationKeys: ReadonlyMap<string, string>;
 
   constructor(
     private readonly store: Store,
@@ -44,8 +47,10 @@ export class AuthService {
     private readonly realtime: Realtime,
     private readonly events: EventPublisher,
     logger: Logger,
+    private readonly loginThrottle?: LoginThrottle,
   ) {
     this.log = logger.child({ module: 'auth' });
+    this.verificationKeys = new Map([...config.jwtPreviousKeys.map((k) => [k.kid, k.secret] as const), [config.jwtKid, config.jwtSecret]]);
   }
 
   async register(input: Registration): Promise<AuthResult> {
@@ -61,15 +66,19 @@ export class AuthService {
     return this.startSession(user);
   }
 
-  async login(input: Credentials): Promise<AuthResult> {
+  /** `clientIp` keys the brute-force throttle (see LoginThrottle). */
+  async login(input: Credentials, clientIp = 'unknown'): Promise<AuthResult> {
+    await this.loginThrottle?.check(input.username, clientIp);
     const user = await this.store.findUserByUsername(input.username);
     // Compare against a fixed hash when the user is unknown, so timing does not reveal which usernames exist.
     const ok = await bcrypt.compare(input.password, user?.passwordHash ?? DUMMY_HASH);
     if (!user || !ok || user.status === 'deleted') {
-      this.log.warn({ username: input.username }, 'login failed');
+      this.log.warn({ username: input.username, ip: clientIp }, 'login failed');
+      await this.loginThrottle?.failed(input.username, clientIp);
       throw new ParleyError('unauthorized', 'wrong username or password');
     }
     if (user.status === 'blocked') throw new ParleyError('forbidden', 'this account is blocked');
+    await this.loginThrottle?.succeeded(input.username, clientIp);
     return this.startSession(user);
   }
 
@@ -141,9 +150,16 @@ export class AuthService {
     if (!(await bcrypt.compare(password, user.passwordHash))) throw new ParleyError('unauthorized', 'wrong password');
   }
 
+  /**
+   * The key is chosen by the token's `kid` among the current key and JWT_PREVIOUS_KEYS; a token with
+   * no or an unknown `kid` is refused before any signature check.
+   */
   private verifyAccessToken(token: string): AuthContext {
     try {
-      const payload = jwt.verify(token, this.config.jwtSecret, {
+      const kid = jwt.decode(token, { complete: true })?.header.kid;
+      const secret = kid === undefined ? undefined : this.verificationKeys.get(kid);
+      if (secret === undefined) throw new Error('unknown kid');
+      const payload = jwt.verify(token, secret, {
         algorithms: [ALGORITHM],
         issuer: this.config.jwtIssuer,
         audience: this.config.jwtAudience,
@@ -178,6 +194,7 @@ export class AuthService {
   private signAccessToken(userId: string, sessionId: string): string {
     return jwt.sign({ sid: sessionId }, this.config.jwtSecret, {
       algorithm: ALGORITHM,
+      keyid: this.config.jwtKid,
       subject: userId,
       issuer: this.config.jwtIssuer,
       audience: this.config.jwtAudience,

@@ -1,4 +1,3 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Message, SyncedConversation } from '../../client-sdk/src/index.js';
 import { ParleyError } from '../errors.js';
 import type { EventPublisher } from '../events/index.js';
@@ -11,6 +10,7 @@ import type { ReceiptJob } from './receipt-processor.js';
 import { MessageBatcher } from './message-batcher.js';
 import type { Realtime } from './realtime.js';
 import { toWireConversation, toWireMessage, toWireScheduled, withStatus } from './wire.js';
+import type { Limiter } from '../security/rate-limits.js';
 
 export interface SendInput {
   readonly conversationId: string;
@@ -43,7 +43,6 @@ export interface MessageLimits {
  */
 export class MessageService {
   private readonly batcher: MessageBatcher;
-  private readonly sendLimiter: RateLimiterMemory;
 
   constructor(
     private readonly store: Store,
@@ -54,9 +53,10 @@ export class MessageService {
     private readonly followUp: FollowUpPublisher,
     private readonly events: EventPublisher,
     private readonly limits: MessageLimits,
+    /** Sends per user (MESSAGES_PER_SECOND), shared by every node when Redis is configured. */
+    private readonly sendLimiter: Limiter,
   ) {
     this.batcher = new MessageBatcher(store, (conversation, results) => this.announceStored(conversation, results));
-    this.sendLimiter = new RateLimiterMemory({ points: limits.messagesPerSecond, duration: 1 });
   }
 
   async send(senderId: string, input: SendInput): Promise<Message> {
@@ -210,11 +210,6 @@ export class MessageService {
   }
 
   private async consumeSendBudget(userId: string): Promise<void> {
-    try {
-      await this.sendLimiter.consume(userId);
-    } catch (rejection) {
-      const retryAfterMs = rejection instanceof RateLimiterRes ? rejection.msBeforeNext : 1000;
-      throw new ParleyError('rate_limited', `more than ${this.limits.messagesPerSecond} messages per second`, { retryAfterMs });
-    }
+    await this.sendLimiter.consume(userId);
   }
 }

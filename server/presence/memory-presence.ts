@@ -40,6 +40,10 @@ export class MemoryPresence implements Presence {
     return true;
   }
 
+  async socketCount(userId: string): Promise<number> {
+    return this.sockets.get(userId)?.size ?? 0;
+  }
+
   async online(userIds: readonly string[]): Promise<Set<string>> {
     return new Set(userIds.filter((userId) => this.sockets.has(userId)));
   }

@@ -22,6 +22,8 @@ export interface Presence {
   remove(userId: string, socketId: string): Promise<boolean>;
   /** Which of `userIds` are online now. */
   online(userIds: readonly string[]): Promise<Set<string>>;
+  /** How many live sockets the user has, on every node (the per-user connection cap). */
+  socketCount(userId: string): Promise<number>;
   /** Removes every socket of the user on every node (account deletion); true if they were online. */
   forget(userId: string): Promise<boolean>;
   /**

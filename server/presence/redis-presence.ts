@@ -284,6 +284,11 @@ export class RedisPresence implements Presence {
     return online;
   }
 
+  async socketCount(userId: string): Promise<number> {
+    const [count] = await this.redis.parleyPresenceOnline(1, this.userKey(userId));
+    return count ?? 0;
+  }
+
   async forget(userId: string): Promise<boolean> {
     return (await this.redis.parleyPresenceForget(this.userKey(userId))) === 1;
   }

@@ -96,6 +96,18 @@ function describePresenceContract(name: string, makePresence: () => PresenceFixt
       expect(await presence.online([])).to.deep.equal(new Set());
     });
 
+    it("counts a user's live sockets", async () => {
+      const [user, nobody] = [newId('user'), newId('nobody')];
+      const first = newId('socket');
+      await presence.add(user, first);
+      await presence.add(user, newId('socket'));
+      await presence.add(user, first);
+      expect(await presence.socketCount(user)).to.equal(2);
+      await presence.remove(user, first);
+      expect(await presence.socketCount(user)).to.equal(1);
+      expect(await presence.socketCount(nobody)).to.equal(0);
+    });
+
     it('forgets every socket of a user, saying whether they were online', async () => {
       const [user, other] = [newId('user'), newId('other')];
       const socket = newId('socket');
@@ -148,6 +160,7 @@ describe('RedisPresence across nodes', function () {
     expect(await b.add(user, onB)).to.equal(false);
     expect(await a.remove(user, onA)).to.equal(false);
     expect(await observer.online([user])).to.deep.equal(new Set([user]));
+    expect(await observer.socketCount(user), 'the socket on b, seen from another node').to.equal(1);
     expect(await b.remove(user, onB)).to.equal(true);
     expect(await observer.online([user])).to.deep.equal(new Set());
   });

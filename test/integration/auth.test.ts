@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { expect } from 'chai';
 import jwt from 'jsonwebtoken';
 import { api, connectClient, registerUser, startServer, TEST_JWT_SECRET, type TestServer } from '../support/server.js';
@@ -14,7 +15,7 @@ describe('accounts and tokens (MongoDB store)', function () {
   });
 
   const forged = (claims: { sid: string; exp?: number }, options: jwt.SignOptions = {}, secret = TEST_JWT_SECRET) =>
-    jwt.sign(claims, secret, { algorithm: 'HS256', issuer: 'parley', audience: 'parley-api', ...(claims.exp ? {} : { expiresIn: 60 }), ...options });
+    jwt.sign(claims, secret, { algorithm: 'HS256', keyid: 'k1', issuer: 'parley', audience: 'parley-api', ...(claims.exp ? {} : { expiresIn: 60 }), ...options });
 
   async function expectRefused(token: string | undefined) {
     const rest = await api(server, 'GET', '/v1/me', { token });
@@ -95,6 +96,21 @@ describe('accounts and tokens (MongoDB store)', function () {
       const user = await registerUser(server);
       const { sid } = jwt.decode(user.accessToken) as { sid: string };
       await expectRefused(forged({ sid }, { subject: user.user.id }, 'another-secret-that-is-long-enough-xxxxx'));
+    });
+
+    it('refuses HS/RS confusion: a token signed RS256, whatever key it names', async () => {
+      const user = await registerUser(server);
+      const { sid } = jwt.decode(user.accessToken) as { sid: string };
+      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      await expectRefused(forged({ sid }, { subject: user.user.id, algorithm: 'RS256' }, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string));
+    });
+
+    it('refuses a token without a kid, or with a kid it does not know', async () => {
+      const user = await registerUser(server);
+      const { sid } = jwt.decode(user.accessToken) as { sid: string };
+      const withoutKid = jwt.sign({ sid }, TEST_JWT_SECRET, { algorithm: 'HS256', issuer: 'parley', audience: 'parley-api', subject: user.user.id, expiresIn: 60 });
+      await expectRefused(withoutKid);
+      await expectRefused(forged({ sid }, { subject: user.user.id, keyid: 'k9' }));
     });
 
     it('refuses the wrong audience', async () => {

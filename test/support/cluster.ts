@@ -45,6 +45,8 @@ export async function startCluster(options: { gateways: number; workers: number;
     KEY_PREFIX: prefix,
     BCRYPT_COST: '10',
     MESSAGES_PER_SECOND: '100000',
+    IP_REQUESTS_PER_SECOND: '100000',
+    SOCKET_EVENTS_PER_SECOND: '100000',
     // Start-up is detected from the info line "Parley listening on …"; TEST_CLUSTER_LOGS=1 echoes logs.
     LOG_LEVEL: 'info',
     PRESENCE_TTL_MS: '3000',

@@ -36,6 +36,8 @@ export async function startRestartableServer(options: { env?: Record<string, str
       BCRYPT_COST: '10',
       JWT_SECRET: TEST_JWT_SECRET,
       MESSAGES_PER_SECOND: '10000',
+      IP_REQUESTS_PER_SECOND: '100000',
+      SOCKET_EVENTS_PER_SECOND: '100000',
       MONGODB_URI: mongodbUri,
       ...options.env,
     });

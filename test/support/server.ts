@@ -29,6 +29,9 @@ export async function startServer(options: { env?: Record<string, string>; store
     BCRYPT_COST: '10',
     JWT_SECRET: TEST_JWT_SECRET,
     MESSAGES_PER_SECOND: '10000',
+    // Every test client comes from 127.0.0.1; test/integration/abuse.test.ts sets its own limits.
+    IP_REQUESTS_PER_SECOND: '100000',
+    SOCKET_EVENTS_PER_SECOND: '100000',
     ...(mongodbUri ? { MONGODB_URI: mongodbUri } : {}),
     ...options.env,
   });

@@ -89,6 +89,8 @@ export async function startNotifyHarness(options: HarnessOptions = {}): Promise<
     BCRYPT_COST: '10',
     JWT_SECRET: TEST_JWT_SECRET,
     MESSAGES_PER_SECOND: '10000',
+    IP_REQUESTS_PER_SECOND: '100000',
+    SOCKET_EVENTS_PER_SECOND: '100000',
     ...(mongodbUri ? { MONGODB_URI: mongodbUri } : {}),
     AMQP_URL,
     KEY_PREFIX: prefix,
