@@ -1,4 +1,5 @@
 import type { AccountService } from '../server/accounts/index.js';
+import type { Retention } from '../server/accounts/retention.js';
 import { type DeliveryJob, QUEUES } from '../server/chat/follow-up.js';
 import type { FollowUpPublisher } from '../server/chat/follow-up.js';
 import { type OfflineDelivery, SUMMARY_JOB_TYPE, type SummaryJob } from '../server/chat/offline-delivery.js';
@@ -13,7 +14,7 @@ import { NOTIFY_WORKER_NAMES } from './notify-workers.js';
 import { Ticker } from './ticker.js';
 
 /** Every worker, by the name `parley worker <names…>` takes. */
-export const WORKER_NAMES = ['receipts', 'delivery', 'presence', 'scheduler', 'outbox', 'account-cleanup', ...NOTIFY_WORKER_NAMES] as const;
+export const WORKER_NAMES = ['receipts', 'delivery', 'presence', 'scheduler', 'outbox', 'account-cleanup', 'retention', ...NOTIFY_WORKER_NAMES] as const;
 export type WorkerName = (typeof WORKER_NAMES)[number];
 
 export interface WorkerDeps {
@@ -25,7 +26,8 @@ export interface WorkerDeps {
   readonly scheduled: ScheduledDelivery;
   readonly followUp: FollowUpPublisher;
   readonly accounts: AccountService;
-  readonly config: ParleyConfig['queues'];
+  readonly retention: Retention;
+  readonly config: ParleyConfig['queues'] & { readonly retentionIntervalMs: number };
   readonly logger: Logger;
 }
 
@@ -37,7 +39,7 @@ export interface Workers {
 
 /**
  * Starts the named workers. Queue consumers are competing consumers: run any number of worker processes.
- * Periodic workers (scheduler, outbox) are safe to run in several processes too: delivery decides once
+ * Periodic workers (scheduler, outbox, retention) are safe to run in several processes too: delivery decides once
  * per scheduled message, and republished follow-up work is ignored by idempotent consumers.
  */
 export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[] = WORKER_NAMES): Promise<Workers> {
@@ -77,6 +79,9 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
         break;
       case 'outbox':
         tickers.push(new Ticker(deps.config.outboxIntervalMs, () => deps.followUp.reconcile(deps.config.outboxIntervalMs), onTickError(name)));
+        break;
+      case 'retention':
+        tickers.push(new Ticker(deps.config.retentionIntervalMs, () => deps.retention.run(), onTickError(name)));
         break;
     }
   }

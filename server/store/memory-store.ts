@@ -5,6 +5,7 @@ import {
   type AdvanceResult,
   type AppendResult,
   type ConversationRecord,
+  type ConversationType,
   type CursorKind,
   type CursorRecord,
   type MemberRecord,
@@ -42,7 +43,8 @@ export class MemoryStore implements Store {
   private readonly timelines = new Map<string, string[]>();
   private readonly idempotencyKeys = new Map<string, string>();
   private readonly cursors = new Map<string, CursorRecord>();
-  private readonly claims = new Map<string, string>();
+  /** key → the decided value ('' for a plain claim) and when it was made. */
+  private readonly claims = new Map<string, { readonly value: string; readonly at: Date }>();
   private readonly pendingFollowUps = new Set<string>();
   private readonly scheduled = new Map<string, ScheduledMessageRecord>();
   private readonly notifications = new Map<string, NotificationRecord>();
@@ -54,19 +56,59 @@ export class MemoryStore implements Store {
 
   async claim(key: string): Promise<boolean> {
     if (this.claims.has(key)) return false;
-    this.claims.set(key, '');
+    this.claims.set(key, { value: '', at: new Date() });
     return true;
   }
 
   async decide(key: string, choice: string): Promise<string> {
     const decided = this.claims.get(key);
-    if (decided !== undefined) return decided;
-    this.claims.set(key, choice);
+    if (decided !== undefined) return decided.value;
+    this.claims.set(key, { value: choice, at: new Date() });
     return choice;
   }
 
   async isClaimed(key: string): Promise<boolean> {
     return this.claims.has(key);
+  }
+
+  async deleteMessagesBefore(type: ConversationType, before: Date, limit: number): Promise<number> {
+    let deleted = 0;
+    for (const c of this.conversations.values()) {
+      if (c.type !== type) continue;
+      for (const id of this.timelines.get(c.id) ?? []) {
+        if (deleted >= limit) return deleted;
+        const m = this.messages.get(id);
+        // Each conversation keeps its newest message, as in the MongoDB driver.
+        if (!m || m.createdAt >= before || m.seq >= c.lastSeq) continue;
+        this.messages.delete(id);
+        this.idempotencyKeys.delete(`${m.conversationId}|${m.senderId}|${m.clientMsgId}`);
+        this.pendingFollowUps.delete(id);
+        deleted += 1;
+      }
+    }
+    return deleted;
+  }
+
+  async deleteSessionsEndedBefore(before: Date): Promise<number> {
+    let deleted = 0;
+    for (const [id, s] of this.sessions) {
+      if (s.expiresAt < before || (s.revokedAt !== null && s.revokedAt < before)) {
+        this.sessions.delete(id);
+        deleted += 1;
+      }
+    }
+    return deleted;
+  }
+
+  async deleteClaimsBefore(prefix: string, before: Date): Promise<number> {
+    let deleted = 0;
+    for (const [key, claim] of this.claims) {
+      if (key.startsWith(prefix) && claim.at < before) {
+        this.claims.delete(key);
+        deleted += 1;
+      }
+    }
+    return deleted;
   }
 
   async createUser(input: NewUser): Promise<UserRecord> {

@@ -20,6 +20,7 @@ import {
 import type {
   AdvanceResult,
   AppendResult,
+  ConversationType,
   NewNotification,
   NewScheduledMessage,
   NotificationQuery,
@@ -50,6 +51,8 @@ export interface MongoStoreOptions {
 const MAX_APPEND_ROUNDS = 1000;
 /** Seq hints kept per process; beyond this the oldest is dropped and read back from the conversation. */
 const SEQ_HINT_LIMIT = 10_000;
+/** Conversations read per page by the retention sweep. */
+const RETENTION_CONVERSATIONS_PER_PAGE = 200;
 
 /**
  * The MongoDB driver (mongoose), also run against FerretDB v1, so it uses neither transactions nor
@@ -135,6 +138,41 @@ export class MongoStore implements Store {
 
   async isClaimed(key: string): Promise<boolean> {
     return (await this.models.claims.exists({ _id: key })) !== null;
+  }
+
+  async deleteMessagesBefore(type: ConversationType, before: Date, limit: number): Promise<number> {
+    let deleted = 0;
+    for (let after = ''; deleted < limit; ) {
+      const conversations = await this.models.conversations
+        .find({ type, _id: { $gt: after } }, { lastSeq: 1 })
+        .sort({ _id: 1 })
+        .limit(RETENTION_CONVERSATIONS_PER_PAGE)
+        .lean<Pick<ConversationDoc, '_id' | 'lastSeq'>[]>();
+      if (conversations.length === 0) break;
+      after = conversations.at(-1)!._id;
+      for (const c of conversations) {
+        if (deleted >= limit) break;
+        // Each conversation keeps its newest message: its preview, and the seq new messages follow.
+        const old = await this.models.messages
+          .find({ conversationId: c._id, createdAt: { $lt: before }, seq: { $lt: c.lastSeq } }, { _id: 1 })
+          .limit(limit - deleted)
+          .lean<Pick<MessageDoc, '_id'>[]>();
+        if (old.length === 0) continue;
+        const result = await this.models.messages.deleteMany({ _id: { $in: old.map((m) => m._id) } });
+        deleted += result.deletedCount;
+      }
+    }
+    return deleted;
+  }
+
+  async deleteSessionsEndedBefore(before: Date): Promise<number> {
+    const result = await this.models.sessions.deleteMany({ $or: [{ expiresAt: { $lt: before } }, { revokedAt: { $lt: before } }] });
+    return result.deletedCount;
+  }
+
+  async deleteClaimsBefore(prefix: string, before: Date): Promise<number> {
+    const result = await this.models.claims.deleteMany({ _id: { $regex: `^${escapeRegex(prefix)}` }, createdAt: { $lt: before } });
+    return result.deletedCount;
   }
 
   /** Inserts the claim; when it exists already, returns the value the first claimant stored. */
@@ -838,4 +876,8 @@ function toNotification(doc: NotificationDoc): NotificationRecord {
 
 function toCursor(doc: CursorDoc): CursorRecord {
   return { conversationId: doc.conversationId, userId: doc.userId, readSeq: doc.readSeq ?? 0, deliveredSeq: doc.deliveredSeq ?? 0 };
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -246,6 +246,18 @@ export interface Store {
   /** Whether `key` was claimed (or decided) before. */
   isClaimed(key: string): Promise<boolean>;
 
+  // ---- retention (the `retention` worker) ----
+
+  /**
+   * Deletes up to `limit` messages of conversations of `type` created before `before`; returns how many
+   * it deleted (call again while that equals `limit`). The conversations, their seqs and cursors stay.
+   */
+  deleteMessagesBefore(type: ConversationType, before: Date, limit: number): Promise<number>;
+  /** Deletes sessions (refresh tokens) that expired or were revoked before `before`; returns how many. */
+  deleteSessionsEndedBefore(before: Date): Promise<number>;
+  /** Deletes claims whose key starts with `prefix` made before `before` (processed-event records). */
+  deleteClaimsBefore(prefix: string, before: Date): Promise<number>;
+
   /** Throws `ParleyError('conflict')` when the username is taken (case-insensitively). */
   createUser(input: NewUser): Promise<UserRecord>;
   getUser(id: string): Promise<UserRecord | null>;

@@ -723,6 +723,64 @@ function describeStoreContract(driver: StoreDriver): void {
       });
     });
 
+    describe('retention', () => {
+      const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000);
+      async function sweep(type: 'direct' | 'group', before: Date): Promise<void> {
+        while ((await store.deleteMessagesBefore(type, before, 500)) === 500);
+      }
+
+      it("deletes one conversation type's messages older than the cutoff, keeps each conversation's newest, and seqs go on", async () => {
+        const { users, conversation: group } = await newGroupOf(2);
+        const [a, b] = users as [UserRecord, UserRecord];
+        const direct = await store.createConversation({
+          type: 'direct',
+          title: null,
+          members: [{ userId: a.id, role: 'member' }, { userId: b.id, role: 'member' }],
+          directKey: directKeyFor(a.id, b.id),
+        });
+        const { conversation: quiet } = await newGroupOf(1);
+        for (const c of [group, direct]) {
+          await store.appendMessages(c.id, [draft(a.id, { createdAt: daysAgo(40) }), draft(b.id, { createdAt: daysAgo(40) }), draft(a.id, { createdAt: daysAgo(1) })]);
+        }
+        await store.appendMessages(quiet.id, [draft(quiet.members[0]!.userId, { createdAt: daysAgo(50) }), draft(quiet.members[0]!.userId, { createdAt: daysAgo(45) })]);
+
+        await sweep('group', daysAgo(30));
+        expect((await listAll(group.id, a.id)).map((m) => m.seq)).to.deep.equal([3]);
+        expect((await listAll(quiet.id, quiet.members[0]!.userId)).map((m) => m.seq), 'the newest stays even when old').to.deep.equal([2]);
+        expect((await listAll(direct.id, a.id)).map((m) => m.seq), 'another type is untouched').to.deep.equal([1, 2, 3]);
+        const [next] = await store.appendMessages(group.id, [draft(b.id)]);
+        expect(next!.message.seq).to.equal(4);
+        expect((await store.getConversation(group.id))?.lastSeq).to.equal(4);
+      });
+
+      it('deletes at most `limit` messages a call', async () => {
+        const { users, conversation } = await newGroupOf(1);
+        await store.appendMessages(conversation.id, Array.from({ length: 5 }, () => draft(users[0]!.id, { createdAt: daysAgo(60) })));
+        expect(await store.deleteMessagesBefore('group', daysAgo(30), 2)).to.equal(2);
+      });
+
+      it('deletes sessions that expired or were revoked before the cutoff, and no live one', async () => {
+        const user = await newUser();
+        const session = (expiresAt: Date) => store.createSession({ id: randomUUID(), userId: user.id, tokenHash: 'h', expiresAt });
+        const [expired, revoked, live] = await Promise.all([session(daysAgo(1)), session(new Date(Date.now() + 86_400_000)), session(new Date(Date.now() + 86_400_000))]);
+        await store.revokeSession(revoked.id, daysAgo(1));
+        expect(await store.deleteSessionsEndedBefore(new Date())).to.be.at.least(2);
+        expect(await store.getSession(expired.id)).to.equal(null);
+        expect(await store.getSession(revoked.id)).to.equal(null);
+        expect(await store.getSession(live.id)).to.not.equal(null);
+      });
+
+      it('deletes the claims of one prefix made before the cutoff', async () => {
+        const prefix = `event:${randomUUID()}:`;
+        const other = `other:${randomUUID()}`;
+        await Promise.all([store.claim(`${prefix}1`), store.decide(`${prefix}2`, 'x'), store.claim(other)]);
+        expect(await store.deleteClaimsBefore(prefix, daysAgo(1)), 'none is that old').to.equal(0);
+        expect(await store.deleteClaimsBefore(prefix, new Date(Date.now() + 1_000))).to.equal(2);
+        expect(await store.isClaimed(`${prefix}1`)).to.equal(false);
+        expect(await store.isClaimed(other)).to.equal(true);
+      });
+    });
+
     describe('claims and decisions', () => {
       it('lets the first claim of a key win, once', async () => {
         const key = `claim-${randomUUID()}`;
