@@ -9,7 +9,7 @@ import { parseWorkerNames } from '../workers/index.js';
 
 const USAGE = `usage: parley <command>
   start [--role all|web]   run the gateway; with role all (the default) also every worker
-  worker [names…]          run queue workers: receipts delivery presence scheduler outbox account-cleanup
+  worker [names…]          run queue workers: receipts delivery presence scheduler outbox account-cleanup retention
                            notify-high notify-normal notify-low notify-scheduler notify-cleanup
   migrate                  create the store's indexes (idempotent)
   user-status <username> active|blocked
