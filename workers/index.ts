@@ -56,8 +56,11 @@ export async function startWorkers(deps: WorkerDeps, names: readonly WorkerName[
       case 'delivery':
         consumers.push(
           await deps.queue.consume<DeliveryJob | SummaryJob>(QUEUES.delivery, async (job) => {
-            if (job.type === SUMMARY_JOB_TYPE) await deps.delivery.summarise(requireFields(job.payload as SummaryJob, ['conversationId', 'recipientId', 'window', 'firstMessageId']));
-            else await deps.delivery.process(requireFields(job.payload as DeliveryJob, ['messageId', 'conversationId', 'recipientId']));
+            const outcome =
+              job.type === SUMMARY_JOB_TYPE
+                ? await deps.delivery.summarise(requireFields(job.payload as SummaryJob, ['conversationId', 'recipientId', 'window', 'firstMessageId']))
+                : await deps.delivery.process(requireFields(job.payload as DeliveryJob, ['messageId', 'conversationId', 'recipientId']));
+            log.debug({ queue: QUEUES.delivery, jobId: job.id, type: job.type, outcome }, 'job handled');
           }, { concurrency: 16 }),
         );
         break;

@@ -9,6 +9,7 @@ import type { Presence } from '../presence/index.js';
 import type { Limiter, OriginPolicy } from '../security/index.js';
 import { registerRestApi, type RestDeps } from './rest-api.js';
 import { attachSocketGateway, type ParleyServer, type SocketDeps, type SocketGateway } from './socket-gateway.js';
+import { newTraceId, withTrace } from '../tracing.js';
 
 export interface Gateway {
   readonly http: FastifyInstance;
@@ -34,7 +35,10 @@ export function createGateway(limits: ParleyConfig['limits'], logger: Logger, gu
     bodyLimit: limits.httpBodyLimitBytes,
     // req.ip: the address `trustProxyHops` proxies back in X-Forwarded-For, as clientIp() below.
     trustProxy: (_address: string, hop: number) => hop < guard.trustProxyHops,
+    // The request id is the trace id of everything the request does (server/tracing.ts).
+    genReqId: () => newTraceId(),
   });
+  http.addHook('onRequest', (_req, _reply, done) => withTrace(_req.id, done));
   // CORS headers for the allowed origins; a request from any other browser origin is refused outright
   // (not merely left without headers), so no route runs for it.
   void http.register(cors, {

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Metrics } from '../metrics/index.js';
 import { type PresenceService, presenceRoom } from '../presence/index.js';
 import { parsePayload, type Schemas } from './schemas.js';
+import { newTraceId, withTrace } from '../tracing.js';
 
 export interface SocketData {
   userId: string;
@@ -188,15 +189,19 @@ function answering(socket: ParleySocket, log: Logger, metrics: Metrics, inFlight
         return;
       }
       inFlight.enter();
-      Promise.resolve()
-        .then(() => run(parsePayload(schema, payload)))
-        .then((data) => reply({ ok: true, ...data }))
-        .catch((err: unknown) => {
-          const error = toParleyError(err);
-          if (error.code === 'internal') log.error({ err, event, userId: socket.data.userId }, 'handler failed');
-          fail(error);
-        })
-        .finally(() => inFlight.leave());
+      // Every log line of this event, and every job it publishes, carries this trace id.
+      withTrace(newTraceId(), () => {
+        log.debug({ event, userId: socket.data.userId }, 'socket event');
+        Promise.resolve()
+          .then(() => run(parsePayload(schema, payload)))
+          .then((data) => reply({ ok: true, ...data }))
+          .catch((err: unknown) => {
+            const error = toParleyError(err);
+            if (error.code === 'internal') log.error({ err, event, userId: socket.data.userId }, 'handler failed');
+            fail(error);
+          })
+          .finally(() => inFlight.leave());
+      });
     };
     socket.on(event, listener as never);
   };

@@ -1,5 +1,6 @@
 import { ParleyError } from '../errors.js';
 import { UnrecoverableJobError, type DomainEvent, type Job, type NewJob, type QueueDriverOptions } from './queue.js';
+import { currentTraceId, withTrace } from '../tracing.js';
 
 /**
  * How a job is written to a queue, read back and judged after a failed try. Both drivers go through
@@ -35,7 +36,8 @@ export type FailureOutcome =
 export function encodeJob(job: NewJob, attempt: number): string {
   let text: string | undefined;
   try {
-    text = JSON.stringify({ id: job.id, type: job.type, payload: job.payload, attempt });
+    const traceId = job.traceId ?? currentTraceId();
+    text = JSON.stringify({ id: job.id, type: job.type, payload: job.payload, attempt, ...(traceId ? { traceId } : {}) });
   } catch (err) {
     throw new ParleyError('invalid_payload', `job ${String(job.id)} is not JSON-serialisable: ${errorMessage(err)}`);
   }
@@ -55,14 +57,14 @@ export function decodeJob(text: string): DecodedJob {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     return { ok: false, reason: 'invalid job: body is not an object' };
   }
-  const { id, type, payload, attempt } = value as Record<string, unknown>;
+  const { id, type, payload, attempt, traceId } = value as Record<string, unknown>;
   if (typeof id !== 'string' || id === '') return { ok: false, reason: 'invalid job: missing id' };
   if (typeof type !== 'string' || type === '') return { ok: false, reason: 'invalid job: missing type' };
   if (payload === undefined) return { ok: false, reason: 'invalid job: missing payload' };
   if (typeof attempt !== 'number' || !Number.isInteger(attempt) || attempt < 1) {
     return { ok: false, reason: 'invalid job: attempt is not a positive integer' };
   }
-  return { ok: true, job: { id, type, payload, attempt } };
+  return { ok: true, job: { id, type, payload, attempt, ...(typeof traceId === 'string' ? { traceId } : {}) } };
 }
 
 /**
@@ -128,4 +130,9 @@ export function checkDelay(delayMs: number | undefined): number {
   // RabbitMQ's per-message TTL is a 32-bit count of milliseconds.
   if (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > 2 ** 31 - 1) throw new RangeError(`delayMs must be between 0 and ${2 ** 31 - 1}, got ${delayMs}`);
   return Math.ceil(delayMs);
+}
+
+/** Runs a job's handler under the trace it was published with (or its id, for jobs from before traces). */
+export function runTraced(job: Job, handler: (job: Job) => Promise<void>): Promise<void> {
+  return withTrace(job.traceId ?? job.id, () => handler(job));
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { ParleyError } from '../errors.js';
 import {
   checkDelay,
+  runTraced,
   checkPositiveInteger,
   decodeJob,
   encodeJob,
@@ -254,7 +255,7 @@ class MemoryConsumer implements Consumer {
       return;
     }
     try {
-      await this.spec.handler(decoded.job);
+      await runTraced(decoded.job, this.spec.handler);
       this.spec.settle(text, { kind: 'done' });
     } catch (error) {
       this.spec.settle(text, { kind: 'failed', job: decoded.job, error });

@@ -12,6 +12,8 @@ export interface Job<T = unknown> {
   readonly payload: T;
   /** 1 on first delivery, 2 on the first retry, … */
   readonly attempt: number;
+  /** The trace the job was published under (server/tracing.ts); its handler runs under it again. */
+  readonly traceId?: string;
 }
 
 export interface NewJob<T = unknown> {
@@ -19,6 +21,8 @@ export interface NewJob<T = unknown> {
   readonly id: string;
   readonly type: string;
   readonly payload: T;
+  /** Default: the trace under way when it is published. */
+  readonly traceId?: string;
 }
 
 /** Domain events on the topic exchange, routed by `type` (e.g. `user.deleted`). */

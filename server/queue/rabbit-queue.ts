@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import { ParleyError } from '../errors.js';
 import {
   checkDelay,
+  runTraced,
   checkPositiveInteger,
   decodeJob,
   encodeJob,
@@ -456,7 +457,7 @@ export class RabbitQueue implements Queue {
     if (!decoded.ok) return this.deadLetter(route.queue, message, decoded.reason, 1);
     const { job } = decoded;
     try {
-      await route.handler(job);
+      await runTraced(job, route.handler);
       return 'ack';
     } catch (err) {
       // The broker has already handed the job, as it was, to another consumer: a copy from here would double it.
