@@ -57,10 +57,14 @@ describe('durable work through RabbitMQ (real processes)', function () {
     const reading = await sdk(reader, cluster.gateways[1]!.url);
     reading.on('message', (m) => reading.markRead(m.conversationId, m.seq));
 
+    const readiness: number[] = [];
+    const readyz = async () => (await fetch(`${cluster.gateways[0]!.url}/readyz`)).status;
     const outage = (async () => {
       await new Promise((r) => setTimeout(r, 800));
       await run('rabbitmqctl', ['stop_app']);
-      await new Promise((r) => setTimeout(r, 3000));
+      await new Promise((r) => setTimeout(r, 1500));
+      readiness.push(await readyz());
+      await new Promise((r) => setTimeout(r, 1500));
       await run('rabbitmqctl', ['start_app']);
       await run('rabbitmqctl', ['await_startup']);
     })();
@@ -81,6 +85,8 @@ describe('durable work through RabbitMQ (real processes)', function () {
       expect(cursor?.readSeq, 'the reader’s receipts arrived').to.equal(60);
     }, 60_000, 250);
     for (const p of [...cluster.gateways, ...cluster.workers]) expect(p.child.exitCode, `${p.name} survived`).to.equal(null);
+    expect(readiness, 'not ready while RabbitMQ was down').to.deep.equal([503]);
+    await eventually(async () => expect(await readyz(), 'ready again').to.equal(200), 15_000, 200);
   });
 
   it('lets a redelivered job change nothing more after a worker died between its write and its ack', async () => {
