@@ -1,0 +1,205 @@
+/**
+ * The end-to-end chat load, identical for Parley and the bare relay: each sender emits `message:send`
+ * (100-byte text) with an ack, and a message counts as done once the sender has its ack AND the intended
+ * recipient socket got `message:new` for it (matched by clientMsgId). Latency = emit → recipient's
+ * `message:new`. Each sender keeps at most `window` messages not yet done.
+ *
+ * - closed loop (`maxRate`): every sender keeps its window full; delivered messages/s = the max rate.
+ * - open loop (`fixedRate`): messages are started at `rate`/s in total (round-robin over senders, a 1 ms
+ *   ticker); a sender whose window is full is skipped and the miss is counted.
+ *
+ * Only the measurement window counts (after a warm-up): deliveries inside it, latencies of messages sent
+ * inside it, and this process's CPU (process.cpuUsage) and the servers' CPU over it.
+ */
+import { TEXT_100, type Client } from './clients.js';
+import type { ServerProcess } from './server-process.js';
+import { cpuPercent, latency, round, sleep, type Latency } from './stats.js';
+
+export interface Sender {
+  readonly socket: Client;
+  readonly conversationId: string;
+  readonly recipient: Client;
+}
+
+export interface Phase {
+  readonly warmupMs: number;
+  readonly measureMs: number;
+}
+
+/** Called right at the edges of the measurement window (e.g. to read a counting proxy). */
+export interface WindowHooks {
+  readonly onStart?: () => void;
+  readonly onEnd?: () => void;
+}
+
+export interface LoadResult {
+  mode: 'max' | 'fixed';
+  offeredRate: number | null;
+  /** Messages delivered to their recipient per second in the measurement window. */
+  rate: number;
+  delivered: number;
+  errors: number;
+  firstError: string | null;
+  /** Open loop: messages not started because the sender's window was full. */
+  skipped: number;
+  latencyMs: Latency;
+  ackLatencyMs: Latency;
+  /** % of one core. */
+  generatorCpu: number;
+  serverCpu: Record<string, number>;
+  /** Each server's heap at the end of the window, MiB (the memory store keeps every message). */
+  serverHeapMiB: Record<string, number>;
+  seconds: number;
+}
+
+interface InFlight {
+  sender: number;
+  sentAt: number;
+  acked: boolean;
+  delivered: boolean;
+  measured: boolean;
+}
+
+let runCounter = 0;
+
+class Engine {
+  readonly inflight = new Map<string, InFlight>();
+  readonly open: number[];
+  readonly latencies: number[] = [];
+  readonly ackLatencies: number[] = [];
+  delivered = 0;
+  errors = 0;
+  firstError: string | null = null;
+  measuring = false;
+  stopped = false;
+  private n = 0;
+  private readonly tag = `r${process.pid}x${++runCounter}`;
+  private readonly listeners: Array<() => void> = [];
+
+  constructor(
+    readonly senders: readonly Sender[],
+    readonly window: number,
+    readonly onDone: (sender: number) => void,
+  ) {
+    this.open = senders.map(() => 0);
+    senders.forEach((s, i) => {
+      const listener = (m: { clientMsgId?: string }) => {
+        const f = m.clientMsgId === undefined ? undefined : this.inflight.get(m.clientMsgId);
+        if (!f || f.delivered || this.senders[f.sender]!.recipient !== s.recipient) return;
+        f.delivered = true;
+        const now = performance.now();
+        if (f.measured) this.latencies.push(now - f.sentAt);
+        if (this.measuring) this.delivered++;
+        this.finishIfDone(m.clientMsgId!, f);
+      };
+      // One listener per distinct recipient socket.
+      if (senders.findIndex((o) => o.recipient === s.recipient) !== i) return;
+      s.recipient.on('message:new', listener);
+      this.listeners.push(() => s.recipient.off('message:new', listener));
+    });
+  }
+
+  canSend(i: number): boolean {
+    return !this.stopped && this.open[i]! < this.window;
+  }
+
+  send(i: number): void {
+    const s = this.senders[i]!;
+    const clientMsgId = `${this.tag}-${i}-${++this.n}`;
+    const f: InFlight = { sender: i, sentAt: performance.now(), acked: false, delivered: false, measured: this.measuring };
+    this.inflight.set(clientMsgId, f);
+    this.open[i]!++;
+    s.socket.emit('message:send', { conversationId: s.conversationId, clientMsgId, text: TEXT_100 }, (res: { ok?: boolean; error?: unknown }) => {
+      if (res?.ok === false || (res as { error?: unknown })?.error) {
+        this.errors++;
+        this.firstError ??= JSON.stringify(res).slice(0, 300);
+        f.delivered = true;
+      }
+      f.acked = true;
+      if (f.measured) this.ackLatencies.push(performance.now() - f.sentAt);
+      this.finishIfDone(clientMsgId, f);
+    });
+  }
+
+  private finishIfDone(id: string, f: InFlight): void {
+    if (!f.acked || !f.delivered) return;
+    this.inflight.delete(id);
+    this.open[f.sender]!--;
+    this.onDone(f.sender);
+  }
+
+  async drain(ms = 10_000): Promise<void> {
+    this.stopped = true;
+    const deadline = Date.now() + ms;
+    while (this.inflight.size > 0 && Date.now() < deadline) await sleep(20);
+    for (const off of this.listeners) off();
+  }
+}
+
+async function measure(engine: Engine, phase: Phase, servers: readonly ServerProcess[], mode: LoadResult['mode'], offeredRate: number | null, skipped: () => number, hooks: WindowHooks = {}): Promise<LoadResult> {
+  await sleep(phase.warmupMs);
+  const serverBefore = await Promise.all(servers.map((s) => s.stats()));
+  hooks.onStart?.();
+  const cpuBefore = process.cpuUsage();
+  const t0 = performance.now();
+  const skippedBefore = skipped();
+  engine.measuring = true;
+  await sleep(phase.measureMs);
+  engine.measuring = false;
+  const ms = performance.now() - t0;
+  const cpuAfter = process.cpuUsage();
+  hooks.onEnd?.();
+  const serverAfter = await Promise.all(servers.map((s) => s.stats()));
+  const skippedInWindow = skipped() - skippedBefore;
+  await engine.drain();
+  return {
+    mode,
+    offeredRate,
+    rate: round((engine.delivered / ms) * 1000, 0),
+    delivered: engine.delivered,
+    errors: engine.errors,
+    firstError: engine.firstError,
+    skipped: skippedInWindow,
+    latencyMs: latency(engine.latencies),
+    ackLatencyMs: latency(engine.ackLatencies),
+    generatorCpu: cpuPercent(cpuBefore, cpuAfter, ms),
+    serverCpu: Object.fromEntries(servers.map((s, i) => [s.name, cpuPercent(serverBefore[i]!, serverAfter[i]!, ms)])),
+    serverHeapMiB: Object.fromEntries(servers.map((s, i) => [s.name, round(serverAfter[i]!.heapUsed / 2 ** 20, 0)])),
+    seconds: round(ms / 1000, 1),
+  };
+}
+
+/** Closed loop: every sender keeps `window` messages in flight. */
+export function maxRate(senders: readonly Sender[], window: number, phase: Phase, servers: readonly ServerProcess[], hooks: WindowHooks = {}): Promise<LoadResult> {
+  const engine: Engine = new Engine(senders, window, (i) => {
+    if (engine.canSend(i)) engine.send(i);
+  });
+  senders.forEach((_, i) => {
+    for (let k = 0; k < window; k++) engine.send(i);
+  });
+  return measure(engine, phase, servers, 'max', null, () => 0, hooks);
+}
+
+/** Open loop at `rate` messages/s in total. */
+export async function fixedRate(senders: readonly Sender[], window: number, rate: number, phase: Phase, servers: readonly ServerProcess[]): Promise<LoadResult> {
+  const engine = new Engine(senders, window, () => undefined);
+  let started = 0;
+  let skipped = 0;
+  let next = 0;
+  const t0 = performance.now();
+  const ticker = setInterval(() => {
+    const due = Math.floor(((performance.now() - t0) / 1000) * rate);
+    while (started < due) {
+      started++;
+      const i = next;
+      next = (next + 1) % senders.length;
+      if (engine.canSend(i)) engine.send(i);
+      else skipped++;
+    }
+  }, 1);
+  try {
+    return await measure(engine, phase, servers, 'fixed', rate, () => skipped);
+  } finally {
+    clearInterval(ticker);
+  }
+}

@@ -1,0 +1,105 @@
+/**
+ * The parent side of a server under test: spawns bench/servers/parley-node.ts or bare-relay.ts as its own
+ * OS process (`node --expose-gc --import tsx …`, behind `taskset` when pinning), waits for its `ready`,
+ * and sends it requests over IPC (seed users, copy records, read memory/CPU, stop).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ProcessStats } from '../servers/ipc.js';
+
+export interface ServerProcess {
+  readonly name: string;
+  readonly url: string;
+  readonly pid: number;
+  readonly drivers: Record<string, string>;
+  request<T = unknown>(type: string, body?: unknown, timeoutMs?: number): Promise<T>;
+  stats(gc?: boolean): Promise<ProcessStats>;
+  /** Asks the process to stop cleanly (bounded), then kills it. */
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+let serverPrefix: readonly string[] = [];
+/** Every later spawn runs behind this prefix (e.g. ['taskset', '-c', '0']). */
+export function setServerPrefix(prefix: readonly string[]): void {
+  serverPrefix = prefix;
+}
+
+/** The current prefix, for other child processes that should run on the servers' cores. */
+export function getServerPrefix(): readonly string[] {
+  return serverPrefix;
+}
+
+export type ServerKind = 'parley' | 'bare';
+
+export function startServer(kind: ServerKind, name: string, env: Record<string, string>): Promise<ServerProcess> {
+  const script = fileURLToPath(new URL(kind === 'parley' ? '../servers/parley-node.ts' : '../servers/bare-relay.ts', import.meta.url));
+  const nodeArgs = ['--expose-gc', '--import', 'tsx', script];
+  const [cmd, ...args] = serverPrefix.length > 0 ? [...serverPrefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
+  const child = spawn(cmd!, args, {
+    env: { ...process.env, LOG_LEVEL: 'error', ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    serialization: 'advanced',
+  });
+  live.add(child);
+  let nextId = 0;
+  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      live.delete(child);
+      for (const p of pending.values()) p.reject(new Error(`${name} exited (${code ?? signal})`));
+      resolve();
+    }),
+  );
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start in 60 s`)), 60_000);
+    void exited.then(() => reject(new Error(`${name} exited before it was ready`)));
+    child.on('message', (msg: any) => {
+      if (msg?.type === 'ready') {
+        clearTimeout(timer);
+        const request = <T>(type: string, body?: unknown, timeoutMs = 120_000): Promise<T> =>
+          new Promise<T>((res, rej) => {
+            const id = ++nextId;
+            const t = setTimeout(() => {
+              pending.delete(id);
+              rej(new Error(`${name}: ${type} timed out`));
+            }, timeoutMs);
+            pending.set(id, {
+              resolve: (v) => {
+                clearTimeout(t);
+                res(v);
+              },
+              reject: (e) => {
+                clearTimeout(t);
+                rej(e);
+              },
+            });
+            child.send({ id, type, body });
+          });
+        resolve({
+          name,
+          url: msg.url,
+          pid: child.pid!,
+          drivers: msg.drivers ?? {},
+          request,
+          stats: (gc = false) => request<ProcessStats>('stats', { gc }),
+          async stop() {
+            await Promise.race([request('stop', {}, 15_000).catch(() => undefined), exited]);
+            child.kill('SIGKILL');
+            await exited;
+          },
+        });
+        return;
+      }
+      const p = pending.get(msg?.id);
+      if (!p) return;
+      pending.delete(msg.id);
+      if (msg.ok) p.resolve(msg.result);
+      else p.reject(new Error(`${name}: ${msg.error}`));
+    });
+  });
+}
