@@ -16,6 +16,8 @@ export interface ConversationLimits {
  */
 export class ConversationService {
   private readonly cache = new Map<string, { conversation: ConversationRecord; expiresAt: number }>();
+  /** Reads under way: concurrent misses of one conversation share a single store read. */
+  private readonly loading = new Map<string, Promise<ConversationRecord | null>>();
 
   constructor(
     private readonly store: Store,
@@ -111,6 +113,7 @@ export class ConversationService {
   /** Forgets a cached conversation, e.g. after its lastSeq moved. */
   invalidate(conversationId: string): void {
     this.cache.delete(conversationId);
+    this.loading.delete(conversationId);
   }
 
   private async requireAdmin(actorId: string, conversationId: string): Promise<ConversationRecord> {
@@ -131,7 +134,13 @@ export class ConversationService {
   private async cached(conversationId: string): Promise<ConversationRecord | null> {
     const hit = this.cache.get(conversationId);
     if (hit && hit.expiresAt > Date.now()) return hit.conversation;
-    return this.load(conversationId);
+    const pending = this.loading.get(conversationId);
+    if (pending) return pending;
+    const read = this.load(conversationId).finally(() => {
+      if (this.loading.get(conversationId) === read) this.loading.delete(conversationId);
+    });
+    this.loading.set(conversationId, read);
+    return read;
   }
 
   private async load(conversationId: string): Promise<ConversationRecord | null> {

@@ -11,6 +11,9 @@ export const QUEUES = {
   presence: 'presence',
 } as const;
 
+/** How long published messages wait to be marked done together. */
+const MARK_WINDOW_MS = 50;
+
 /** Offline delivery of one message to one recipient. */
 export interface DeliveryJob {
   readonly messageId: string;
@@ -27,6 +30,9 @@ export interface DeliveryJob {
  */
 export class FollowUpPublisher {
   private readonly log: Logger;
+  /** Published messages waiting to be marked done: one store write for every publish of a short window. */
+  private marks: string[] = [];
+  private marking: Promise<void> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -45,10 +51,27 @@ export class FollowUpPublisher {
       const memberIds = conversation.members.map((m) => m.userId);
       const online = await this.presence.online(memberIds);
       await Promise.all(messages.map((m) => this.publishOne(m, memberIds.filter((id) => id !== m.senderId && !online.has(id)))));
-      await this.store.markFollowUpsDone(messages.map((m) => m.id));
+      await this.markDone(messages.map((m) => m.id));
     } catch (err) {
       this.log.warn({ err, conversationId: conversation.id, count: messages.length }, 'follow-up not published; the outbox will retry');
     }
+  }
+
+  /**
+   * Marks in batches: under load many conversations' group commits publish within milliseconds of each
+   * other, and one write then covers them all (a store trip per batch was a quarter of all commands per
+   * message). Resolves once the write covering `ids` is done. A crash before it only means the outbox
+   * republishes them, which consumers make harmless.
+   */
+  private markDone(ids: readonly string[]): Promise<void> {
+    this.marks.push(...ids);
+    this.marking ??= new Promise((resolve) => setTimeout(resolve, MARK_WINDOW_MS)).then(() => {
+      const batch = this.marks;
+      this.marks = [];
+      this.marking = undefined;
+      return this.store.markFollowUpsDone(batch);
+    });
+    return this.marking;
   }
 
   /** Republishes follow-up work still pending after `graceMs` (the outbox reconciler's pass). */

@@ -12,6 +12,8 @@ import type { Store, UserSettings } from '../store/index.js';
  */
 export class UserService {
   private readonly blockCache = new Map<string, { blocked: ReadonlySet<string>; expiresAt: number }>();
+  /** Reads under way: concurrent misses of one user share a single store read. */
+  private readonly loadingBlocks = new Map<string, Promise<ReadonlySet<string>>>();
 
   constructor(
     private readonly store: Store,
@@ -52,7 +54,7 @@ export class UserService {
     if (otherUserId === userId) throw new ParleyError('invalid_payload', 'id: cannot block yourself', { fields: ['id'] });
     await this.get(otherUserId);
     await this.store.addBlock(userId, otherUserId);
-    this.blockCache.delete(userId);
+    this.forgetBlocks(userId);
     // Neither may see the other's presence any more, on any node.
     this.realtime.leaveRoom([otherUserId], presenceRoom(userId));
     this.realtime.leaveRoom([userId], presenceRoom(otherUserId));
@@ -60,7 +62,7 @@ export class UserService {
 
   async unblock(userId: string, otherUserId: string): Promise<void> {
     await this.store.removeBlock(userId, otherUserId);
-    this.blockCache.delete(userId);
+    this.forgetBlocks(userId);
   }
 
   /** Whether `userId` has blocked `otherUserId`. */
@@ -75,23 +77,41 @@ export class UserService {
     return candidates.filter((id) => !mine.has(id) && !(lists.get(id)?.has(userId) ?? false));
   }
 
-  /** Block lists through the cache; misses are loaded in one store read. */
+  /** Block lists through the cache; misses are loaded in one store read, shared with concurrent callers. */
   private async blockLists(userIds: readonly string[]): Promise<Map<string, ReadonlySet<string>>> {
     const now = Date.now();
     const lists = new Map<string, ReadonlySet<string>>();
+    const waiting = new Map<string, Promise<ReadonlySet<string>>>();
     const misses: string[] = [];
     for (const id of new Set(userIds)) {
       const hit = this.blockCache.get(id);
+      const pending = this.loadingBlocks.get(id);
       if (hit && hit.expiresAt > now) lists.set(id, hit.blocked);
+      else if (pending) waiting.set(id, pending);
       else misses.push(id);
     }
-    if (misses.length === 0) return lists;
-    const users = new Map((await this.store.getUsers(misses)).map((u) => [u.id, u]));
-    for (const id of misses) {
-      const blocked = new Set(users.get(id)?.blockedUserIds ?? []);
-      this.blockCache.set(id, { blocked, expiresAt: now + this.cacheTtlMs });
-      lists.set(id, blocked);
+    if (misses.length > 0) {
+      const read = this.store.getUsers(misses).then((users) => new Map(users.map((u) => [u.id, new Set(u.blockedUserIds)])));
+      for (const id of misses) {
+        const one: Promise<ReadonlySet<string>> = read.then((found) => {
+          const blocked = found.get(id) ?? new Set<string>();
+          if (this.loadingBlocks.get(id) === one) this.blockCache.set(id, { blocked, expiresAt: Date.now() + this.cacheTtlMs });
+          return blocked;
+        });
+        const settle = () => {
+          if (this.loadingBlocks.get(id) === one) this.loadingBlocks.delete(id);
+        };
+        one.then(settle, settle);
+        this.loadingBlocks.set(id, one);
+        waiting.set(id, one);
+      }
     }
+    for (const [id, pending] of waiting) lists.set(id, await pending);
     return lists;
+  }
+
+  private forgetBlocks(userId: string): void {
+    this.blockCache.delete(userId);
+    this.loadingBlocks.delete(userId);
   }
 }
