@@ -5,7 +5,8 @@ import type { ConversationService, MessageService } from '../chat/index.js';
 import { ParleyError } from '../errors.js';
 import type { NotificationService } from '../notifications/index.js';
 import type { UserService } from '../users/index.js';
-import { parsePayload, type Schemas } from './schemas.js';
+import { type Auth, noAuth, registerApiReference, registerRoutes, route } from './openapi.js';
+import type { Schemas } from './schemas.js';
 
 export interface RestDeps {
   readonly auth: AuthService;
@@ -20,137 +21,201 @@ export interface RestDeps {
 }
 
 /**
- * The REST API under `/v1` (see docs/protocol.md), plus `/healthz` and `/readyz`. Success answers carry
- * the data object; failures `{ error: { code, message, details? } }` with the catalog's status.
+ * The REST API under `/v1` (see docs/protocol.md), plus `/healthz` and `/readyz`, declared as one route
+ * table (server/gateway/openapi.ts) that both registers the routes and documents them at
+ * `GET /openapi.json` and `GET /docs`. Success answers carry the data object; failures
+ * `{ error: { code, message, details? } }` with the catalog's status.
  */
 export function registerRestApi(app: FastifyInstance, deps: RestDeps): void {
+  registerApiReference(app);
+  registerRoutes(app, restRoutes(deps));
+}
+
+function restRoutes(deps: RestDeps) {
   const { auth, users, conversations, messages, notifications, accounts, schemas: s } = deps;
-  const caller = (req: FastifyRequest): Promise<AuthContext> => auth.authenticate(bearerToken(req));
-  const idParam = (req: FastifyRequest) => parsePayload(s.params.id, req.params).id;
+  const bearer: Auth<AuthContext> = { scheme: 'bearer', verify: (req) => auth.authenticate(bearerToken(req)) };
 
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/readyz', async (_req, reply) => {
-    const checks = await Promise.all(
-      Object.entries(deps.readiness).map(async ([port, ping]) => {
-        try {
-          await withTimeout(ping(), 2000);
-          return [port, 'ok'] as const;
-        } catch {
-          return [port, 'down'] as const;
-        }
-      }),
-    );
-    const status = Object.fromEntries(checks);
-    const down = checks.filter(([, state]) => state === 'down').map(([port]) => port);
-    if (down.length === 0) return { ok: true, checks: status };
-    return reply.status(503).send({ error: { code: 'unavailable', message: `degraded: ${down.join(', ')} unreachable`, details: { checks: status } } });
-  });
+  return [
+    route({
+      method: 'GET', path: '/healthz', tag: 'health', summary: 'The process is up',
+      auth: noAuth, status: 200, response: '`{ ok: true }`',
+      handler: async () => ({ ok: true }),
+    }),
+    route({
+      method: 'GET', path: '/readyz', tag: 'health', summary: 'Every driver answers (503 `unavailable` with `details.checks` if not)',
+      auth: noAuth, status: 200, response: '`{ ok: true, checks: { store: "ok", … } }`', errors: ['unavailable'],
+      handler: async (_input, _req, reply) => {
+        const checks = await Promise.all(Object.entries(deps.readiness).map(async ([port, ping]) => [port, await stateOf(ping)] as const));
+        const status = Object.fromEntries(checks);
+        const down = checks.filter(([, state]) => state === 'down').map(([port]) => port);
+        if (down.length === 0) return { ok: true, checks: status };
+        return reply.status(503).send({ error: { code: 'unavailable', message: `degraded: ${down.join(', ')} unreachable`, details: { checks: status } } });
+      },
+    }),
 
-  app.post('/v1/auth/register', async (req, reply) => reply.status(201).send(await auth.register(parsePayload(s.register, req.body))));
-  app.post('/v1/auth/login', async (req) => auth.login(parsePayload(s.login, req.body)));
-  app.post('/v1/auth/refresh', async (req) => auth.refresh(parsePayload(s.refresh, req.body).refreshToken));
-  app.post('/v1/auth/logout', async (req) => {
-    await auth.logout(await caller(req));
-    return {};
-  });
+    route({
+      method: 'POST', path: '/v1/auth/register', tag: 'auth', summary: 'Create an account and a session',
+      auth: noAuth, body: s.register, status: 201, response: '`{ user, accessToken, refreshToken }`', errors: ['conflict'],
+      handler: async ({ body }) => auth.register(body),
+    }),
+    route({
+      method: 'POST', path: '/v1/auth/login', tag: 'auth', summary: 'Open a session',
+      auth: noAuth, body: s.login, status: 200, response: '`{ user, accessToken, refreshToken }`', errors: ['unauthorized', 'forbidden', 'rate_limited'],
+      // The client's IP keys the brute-force throttle (TRUST_PROXY_HOPS decides which address that is).
+      handler: async ({ body }, req) => auth.login(body, req.ip),
+    }),
+    route({
+      method: 'POST', path: '/v1/auth/refresh', tag: 'auth', summary: 'Trade a refresh token for a new pair',
+      auth: noAuth, body: s.refresh, status: 200, response: '`{ user, accessToken, refreshToken }`', errors: ['unauthorized'],
+      handler: async ({ body }) => auth.refresh(body.refreshToken),
+    }),
+    route({
+      method: 'POST', path: '/v1/auth/logout', tag: 'auth', summary: 'Close this session',
+      auth: bearer, status: 200, response: '`{}`',
+      handler: async ({ caller }) => {
+        await auth.logout(caller);
+        return {};
+      },
+    }),
 
-  app.get('/v1/me', async (req) => ({ user: await users.me((await caller(req)).userId) }));
-  app.patch('/v1/me', async (req) => {
-    const ctx = await caller(req);
-    return { user: await users.update(ctx.userId, parsePayload(s.patchMe, req.body)) };
-  });
-  app.post('/v1/me/password', async (req) => {
-    const ctx = await caller(req);
-    const body = parsePayload(s.changePassword, req.body);
-    return auth.changePassword(ctx, body.currentPassword, body.newPassword);
-  });
-  app.delete('/v1/me', async (req) => {
-    const ctx = await caller(req);
-    await accounts.deleteAccount(ctx.userId, parsePayload(s.deleteMe, req.body).password);
-    return {};
-  });
-  app.get('/v1/users/:id', async (req) => {
-    await caller(req);
-    return { user: await users.get(idParam(req)) };
-  });
-  app.post('/v1/users/:id/block', async (req) => {
-    const ctx = await caller(req);
-    await users.block(ctx.userId, idParam(req));
-    return {};
-  });
-  app.delete('/v1/users/:id/block', async (req) => {
-    const ctx = await caller(req);
-    await users.unblock(ctx.userId, idParam(req));
-    return {};
-  });
+    route({
+      method: 'GET', path: '/v1/me', tag: 'me', summary: 'Your own user, with email and settings',
+      auth: bearer, status: 200, response: '`{ user }`',
+      handler: async ({ caller }) => ({ user: await users.me(caller.userId) }),
+    }),
+    route({
+      method: 'PATCH', path: '/v1/me', tag: 'me', summary: 'Change displayName, email or settings (at least one)',
+      auth: bearer, body: s.patchMe, status: 200, response: '`{ user }`',
+      handler: async ({ caller, body }) => ({ user: await users.update(caller.userId, body) }),
+    }),
+    route({
+      method: 'POST', path: '/v1/me/password', tag: 'me', summary: 'Change your password: every session is revoked, a new one opened',
+      auth: bearer, body: s.changePassword, status: 200, response: '`{ user, accessToken, refreshToken }`',
+      handler: async ({ caller, body }) => auth.changePassword(caller, body.currentPassword, body.newPassword),
+    }),
+    route({
+      method: 'DELETE', path: '/v1/me', tag: 'me', summary: 'Delete your account for good (takes a JSON body)',
+      auth: bearer, body: s.deleteMe, status: 200, response: '`{}`', errors: ['unavailable'],
+      handler: async ({ caller, body }) => {
+        await accounts.deleteAccount(caller.userId, body.password);
+        return {};
+      },
+    }),
+    route({
+      method: 'GET', path: '/v1/users/:id', tag: 'users', summary: 'A user (no email, no settings)',
+      auth: bearer, params: s.params.id, status: 200, response: '`{ user }`', errors: ['not_found'],
+      handler: async ({ params }) => ({ user: await users.get(params.id) }),
+    }),
+    route({
+      method: 'POST', path: '/v1/users/:id/block', tag: 'users', summary: 'Block a user (idempotent)',
+      auth: bearer, params: s.params.id, status: 200, response: '`{}`', errors: ['not_found'],
+      handler: async ({ caller, params }) => {
+        await users.block(caller.userId, params.id);
+        return {};
+      },
+    }),
+    route({
+      method: 'DELETE', path: '/v1/users/:id/block', tag: 'users', summary: 'Unblock a user (idempotent)',
+      auth: bearer, params: s.params.id, status: 200, response: '`{}`',
+      handler: async ({ caller, params }) => {
+        await users.unblock(caller.userId, params.id);
+        return {};
+      },
+    }),
 
-  app.post('/v1/conversations', async (req, reply) => {
-    const ctx = await caller(req);
-    const body = parsePayload(s.createConversation, req.body);
-    const conversation =
-      body.type === 'direct' ? await conversations.openDirect(ctx.userId, body.userId) : await conversations.createGroup(ctx.userId, body.title, body.memberIds);
-    return reply.status(201).send({ conversation });
-  });
-  app.get('/v1/conversations', async (req) => {
-    const ctx = await caller(req);
-    const { limit } = parsePayload(s.listQuery, req.query);
-    return { conversations: await conversations.list(ctx.userId, limit) };
-  });
-  app.get('/v1/conversations/:id', async (req) => {
-    const ctx = await caller(req);
-    return { conversation: await conversations.get(ctx.userId, idParam(req)) };
-  });
-  app.post('/v1/conversations/:id/members', async (req) => {
-    const ctx = await caller(req);
-    const { userIds } = parsePayload(s.addMembers, req.body);
-    return { conversation: await conversations.addMembers(ctx.userId, idParam(req), userIds) };
-  });
-  app.delete('/v1/conversations/:id/members/:userId', async (req) => {
-    const ctx = await caller(req);
-    const { id, userId } = parsePayload(s.params.member, req.params);
-    await conversations.removeMember(ctx.userId, id, userId);
-    return {};
-  });
+    route({
+      method: 'POST', path: '/v1/conversations', tag: 'conversations', summary: 'Open a direct conversation (the existing one if any) or create a group',
+      auth: bearer, body: s.createConversation, status: 201, response: '`{ conversation }`', errors: ['not_found', 'blocked'],
+      handler: async ({ caller, body }) => {
+        const conversation =
+          body.type === 'direct' ? await conversations.openDirect(caller.userId, body.userId) : await conversations.createGroup(caller.userId, body.title, body.memberIds);
+        return { conversation };
+      },
+    }),
+    route({
+      method: 'GET', path: '/v1/conversations', tag: 'conversations', summary: 'Your conversations, newest activity first',
+      auth: bearer, query: s.listQuery, status: 200, response: '`{ conversations }`',
+      handler: async ({ caller, query }) => ({ conversations: await conversations.list(caller.userId, query.limit) }),
+    }),
+    route({
+      method: 'GET', path: '/v1/conversations/:id', tag: 'conversations', summary: 'A conversation you are a member of',
+      auth: bearer, params: s.params.id, status: 200, response: '`{ conversation }`', errors: ['forbidden', 'not_found'],
+      handler: async ({ caller, params }) => ({ conversation: await conversations.get(caller.userId, params.id) }),
+    }),
+    route({
+      method: 'POST', path: '/v1/conversations/:id/members', tag: 'conversations', summary: 'Add members to a group (owner or admin)',
+      auth: bearer, params: s.params.id, body: s.addMembers, status: 200, response: '`{ conversation }`', errors: ['forbidden', 'not_found'],
+      handler: async ({ caller, params, body }) => ({ conversation: await conversations.addMembers(caller.userId, params.id, body.userIds) }),
+    }),
+    route({
+      method: 'DELETE', path: '/v1/conversations/:id/members/:userId', tag: 'conversations', summary: 'Remove a member from a group, or leave it',
+      auth: bearer, params: s.params.member, status: 200, response: '`{}`', errors: ['forbidden', 'not_found'],
+      handler: async ({ caller, params }) => {
+        await conversations.removeMember(caller.userId, params.id, params.userId);
+        return {};
+      },
+    }),
 
-  app.get('/v1/conversations/:id/messages', async (req) => {
-    const ctx = await caller(req);
-    return messages.history(ctx.userId, idParam(req), parsePayload(s.historyQuery, req.query));
-  });
-  app.post('/v1/conversations/:id/messages', async (req, reply) => {
-    const ctx = await caller(req);
-    const body = parsePayload(s.restSend, req.body);
-    const message = await messages.send(ctx.userId, { conversationId: idParam(req), ...body });
-    return reply.status(201).send({ message });
-  });
-  app.post('/v1/conversations/:id/read', async (req) => {
-    const ctx = await caller(req);
-    await messages.receipt(ctx.userId, idParam(req), 'read', parsePayload(s.restRead, req.body).seq);
-    return {};
-  });
-  app.delete('/v1/scheduled-messages/:id', async (req) => {
-    const ctx = await caller(req);
-    await messages.withdraw(ctx.userId, idParam(req));
-    return {};
-  });
-  app.get('/v1/notifications', async (req) => {
-    const ctx = await caller(req);
-    const q = parsePayload(s.notificationsQuery, req.query);
-    return notifications.inbox(ctx.userId, { unreadOnly: q.unread === 'true', limit: q.limit, beforeId: q.before });
-  });
-  app.post('/v1/notifications/read', async (req) => {
-    const ctx = await caller(req);
-    const { ids } = parsePayload(s.notificationsRead, req.body ?? {});
-    return { unreadCount: await notifications.markRead(ctx.userId, ids) };
-  });
-  app.patch('/v1/messages/:id', async (req) => {
-    const ctx = await caller(req);
-    return { message: await messages.edit(ctx.userId, idParam(req), parsePayload(s.editBody, req.body).text) };
-  });
-  app.delete('/v1/messages/:id', async (req) => {
-    const ctx = await caller(req);
-    await messages.delete(ctx.userId, idParam(req), parsePayload(s.deleteQuery, req.query).scope);
-    return {};
-  });
+    route({
+      method: 'GET', path: '/v1/conversations/:id/messages', tag: 'messages', summary: 'A page of history, ascending by seq',
+      auth: bearer, params: s.params.id, query: s.historyQuery, status: 200, response: '`{ messages, hasMore }`', errors: ['forbidden', 'not_found'],
+      handler: async ({ caller, params, query }) => messages.history(caller.userId, params.id, query),
+    }),
+    route({
+      method: 'POST', path: '/v1/conversations/:id/messages', tag: 'messages', summary: 'Send a message, or schedule it with deliverAt (idempotent by clientMsgId)',
+      auth: bearer, params: s.params.id, body: s.restSend, status: 201, response: '`{ message }`', errors: ['forbidden', 'blocked', 'not_found', 'rate_limited', 'unavailable'],
+      handler: async ({ caller, params, body }) => ({ message: await messages.send(caller.userId, { conversationId: params.id, ...body }) }),
+    }),
+    route({
+      method: 'POST', path: '/v1/conversations/:id/read', tag: 'messages', summary: 'Mark the conversation read up to seq',
+      auth: bearer, params: s.params.id, body: s.restRead, status: 200, response: '`{}`', errors: ['forbidden', 'not_found', 'unavailable'],
+      handler: async ({ caller, params, body }) => {
+        await messages.receipt(caller.userId, params.id, 'read', body.seq);
+        return {};
+      },
+    }),
+    route({
+      method: 'DELETE', path: '/v1/scheduled-messages/:id', tag: 'messages', summary: 'Withdraw a scheduled message before it is delivered',
+      auth: bearer, params: s.params.id, status: 200, response: '`{}`', errors: ['forbidden', 'not_found', 'conflict'],
+      handler: async ({ caller, params }) => {
+        await messages.withdraw(caller.userId, params.id);
+        return {};
+      },
+    }),
+    route({
+      method: 'PATCH', path: '/v1/messages/:id', tag: 'messages', summary: 'Edit your message',
+      auth: bearer, params: s.params.id, body: s.editBody, status: 200, response: '`{ message }`', errors: ['forbidden', 'not_found', 'conflict'],
+      handler: async ({ caller, params, body }) => ({ message: await messages.edit(caller.userId, params.id, body.text) }),
+    }),
+    route({
+      method: 'DELETE', path: '/v1/messages/:id', tag: 'messages', summary: 'Delete a message for you, or for everyone (sender only)',
+      auth: bearer, params: s.params.id, query: s.deleteQuery, status: 200, response: '`{}`', errors: ['forbidden', 'not_found'],
+      handler: async ({ caller, params, query }) => {
+        await messages.delete(caller.userId, params.id, query.scope);
+        return {};
+      },
+    }),
+
+    route({
+      method: 'GET', path: '/v1/notifications', tag: 'notifications', summary: 'Your inbox, newest first',
+      auth: bearer, query: s.notificationsQuery, status: 200, response: '`{ notifications, unreadCount }`',
+      handler: async ({ caller, query }) => notifications.inbox(caller.userId, { unreadOnly: query.unread === 'true', limit: query.limit, beforeId: query.before }),
+    }),
+    route({
+      method: 'POST', path: '/v1/notifications/read', tag: 'notifications', summary: 'Mark the named notifications read, or all of them (no ids, or no body)',
+      auth: bearer, body: s.notificationsRead, status: 200, response: '`{ unreadCount }`',
+      handler: async ({ caller, body }) => ({ unreadCount: await notifications.markRead(caller.userId, body?.ids) }),
+    }),
+  ];
+}
+
+async function stateOf(ping: () => Promise<void>): Promise<'ok' | 'down'> {
+  try {
+    await withTimeout(ping(), 2000);
+    return 'ok';
+  } catch {
+    return 'down';
+  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -59,13 +59,15 @@ export function createSchemas(limits: ParleyConfig['limits']) {
         settings: z.object({ hideLastSeen: z.boolean().optional(), notifyOnRead: z.boolean().optional() }).strict().optional(),
       })
       .strict()
-      .refine((v) => Object.keys(v).length > 0, 'name at least one of displayName, email, settings'),
+      .refine((v) => Object.keys(v).length > 0, 'name at least one of displayName, email, settings')
+      .meta(AT_LEAST_ONE_KEY),
     deleteMe: z.object({ password: z.string().min(1).max(1024) }).strict(),
     changePassword: z.object({ currentPassword: z.string().min(1).max(1024), newPassword: password }).strict(),
     notificationsQuery: z
       .object({ unread: z.enum(['true', 'false']).default('false'), limit: pageLimit.default(50), before: id.optional() })
       .strict(),
-    notificationsRead: z.object({ ids: z.array(id).max(1000).optional() }).strict(),
+    // No body at all is the same as `{}`: mark every notification read.
+    notificationsRead: z.object({ ids: z.array(id).max(1000).optional() }).strict().optional(),
     createConversation: z.discriminatedUnion('type', [
       z.object({ type: z.literal('direct'), userId: id }).strict(),
       z.object({ type: z.literal('group'), title: z.string().min(1).max(100), memberIds: z.array(id).max(limits.maxGroupMembers) }).strict(),
@@ -97,6 +99,9 @@ export function createSchemas(limits: ParleyConfig['limits']) {
 }
 
 export type Schemas = ReturnType<typeof createSchemas>;
+
+/** The "at least one key" refinement, said in JSON Schema for the API reference (server/gateway/openapi.ts). */
+export const AT_LEAST_ONE_KEY = { minProperties: 1 } as const;
 
 const TOO_LARGE = 'payload_too_large';
 

@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ParleyError } from '../errors.js';
-import { parsePayload } from '../gateway/schemas.js';
+import { type Auth, noAuth, registerRoutes, route } from '../gateway/openapi.js';
 import type { EventIntake } from './event-intake.js';
 import type { EventTypeRegistry } from './event-types.js';
 import type { NotifyConfig } from './notify-config.js';
 import type { NotifySchemas } from './notify-schemas.js';
-import { emptyProfile, type NotifyProfile, type NotifyStore, type PushSubscriptionRecord, type ServiceKeyScope } from './notify-store.js';
+import { emptyProfile, type NotifyProfile, type NotifyStore, type PushSubscriptionRecord, type ServiceKeyRecord, type ServiceKeyScope } from './notify-store.js';
 import { effectivePreferences } from './preferences.js';
 import type { ServiceKeys } from './service-keys.js';
 
@@ -23,7 +23,8 @@ export interface NotifyRouteDeps {
 }
 
 /**
- * The notification routes (docs/notifications.md):
+ * The notification routes (docs/notifications.md), declared as a route table (server/gateway/openapi.ts)
+ * so they are documented at `GET /openapi.json` with the REST API:
  *
  * - for other backends, with a service key: `POST /v1/events`, `GET /v1/events/:id`,
  *   `GET /v1/events/:id/attempts`, `GET /v1/schedules`, `DELETE /v1/schedules/:id`;
@@ -34,99 +35,127 @@ export interface NotifyRouteDeps {
  * Errors are thrown as ParleyError and answered by the host's error handler.
  */
 export function registerNotifyRoutes(app: FastifyInstance, deps: NotifyRouteDeps, authenticate: Authenticate): void {
+  registerRoutes(app, notifyRoutes(deps, authenticate));
+}
+
+function notifyRoutes(deps: NotifyRouteDeps, authenticate: Authenticate) {
   const { config, notifyStore, registry, intake, serviceKeys, schemas: s } = deps;
-  const service = (req: FastifyRequest, scope: ServiceKeyScope) => serviceKeys.verify(serviceKeyOf(req), scope);
-  const user = (req: FastifyRequest) => authenticate(bearerToken(req));
-
-  // ---- other backends ----
-
-  app.post('/v1/events', { bodyLimit: config.events.bodyLimitBytes }, async (req, reply) => {
-    const key = await service(req, 'events:write');
-    const idempotencyKey = parsePayload(s.idempotencyKey, headerValue(req, 'idempotency-key'));
-    const body = parsePayload(s.event, req.body);
-    const result = await intake.submit(body, { serviceKeyId: key.id, idempotencyKey, rawBody: JSON.stringify(req.body) });
-    if (result.replayed) void reply.header('idempotent-replayed', 'true');
-    return reply.status(202).send({ eventId: result.eventId });
-  });
-  app.get('/v1/events/:id', async (req) => {
-    await service(req, 'events:read');
-    const { id } = parsePayload(s.idParam, req.params);
-    const [event, schedule, occurrences] = await Promise.all([notifyStore.getEvent(id), notifyStore.getSchedule(id), notifyStore.listOccurrences(id, 100)]);
-    if (!event) throw new ParleyError('not_found', `no event ${id}`, { eventId: id });
-    return { event, schedule, occurrences };
-  });
-  app.get('/v1/events/:id/attempts', async (req) => {
-    await service(req, 'events:read');
-    const { id } = parsePayload(s.idParam, req.params);
-    const { limit } = parsePayload(s.attemptsQuery, req.query);
-    if (!(await notifyStore.getEvent(id))) throw new ParleyError('not_found', `no event ${id}`, { eventId: id });
-    return { attempts: await notifyStore.listAttempts({ eventId: id, limit }) };
-  });
-  app.get('/v1/schedules', async (req) => {
-    await service(req, 'schedules:read');
-    const q = parsePayload(s.schedulesQuery, req.query);
-    return { schedules: await notifyStore.listSchedules({ status: q.status, limit: q.limit, beforeId: q.before }) };
-  });
-  app.delete('/v1/schedules/:id', async (req) => {
-    await service(req, 'schedules:write');
-    const { id } = parsePayload(s.idParam, req.params);
-    const schedule = await notifyStore.cancelSchedule(id, new Date());
-    if (!schedule) throw new ParleyError('not_found', `no schedule ${id}`, { scheduleId: id });
-    return { schedule };
-  });
-
-  // ---- users ----
-
+  const service = (scope: ServiceKeyScope): Auth<ServiceKeyRecord> => ({ scheme: 'serviceKey', scopes: [scope], verify: (req) => serviceKeys.verify(serviceKeyOf(req), scope) });
+  const user: Auth<{ readonly userId: string }> = { scheme: 'bearer', verify: (req) => authenticate(bearerToken(req)) };
   const profileOf = async (userId: string): Promise<NotifyProfile> => (await notifyStore.getProfile(userId)) ?? emptyProfile(userId);
   const preferencesView = (profile: NotifyProfile) => ({
     preferences: effectivePreferences(registry, profile),
     eventTypes: registry.names().map((name) => ({ name, description: registry.get(name)!.description, channels: registry.channelsOf(name) })),
   });
 
-  app.get('/v1/notify/profile', async (req) => ({ profile: toWireProfile(await profileOf((await user(req)).userId)) }));
-  app.patch('/v1/notify/profile', async (req) => {
-    const { userId } = await user(req);
-    const patch = parsePayload(s.profilePatch, req.body);
-    return { profile: toWireProfile(await notifyStore.updateProfile(userId, patch)) };
-  });
-  app.get('/v1/notify/preferences', async (req) => preferencesView(await profileOf((await user(req)).userId)));
-  app.patch('/v1/notify/preferences', async (req) => {
-    const { userId } = await user(req);
-    const body = parsePayload(s.preferencesPatch, req.body);
-    const changes = Object.entries(body).flatMap(([eventType, choices]) =>
-      Object.entries(choices)
-        .filter(([, enabled]) => enabled !== undefined)
-        .map(([channel, enabled]) => ({ eventType, channel: channel as keyof typeof choices, enabled: enabled ?? null })),
-    );
-    return preferencesView(await notifyStore.updateProfile(userId, { preferences: changes }));
-  });
+  return [
+    // ---- other backends ----
+    route({
+      method: 'POST', path: '/v1/events', tag: 'events', summary: 'Submit an event (or a schedule, with `schedule`) to notify users',
+      auth: service('events:write'), headers: { 'idempotency-key': s.idempotencyKey }, body: s.event, bodyLimit: config.events.bodyLimitBytes,
+      status: 202, response: '`{ eventId }` (header `Idempotent-Replayed: true` for a replay)', errors: ['forbidden', 'conflict'],
+      handler: async ({ caller, headers, body }, req, reply) => {
+        const result = await intake.submit(body, { serviceKeyId: caller.id, idempotencyKey: headers['idempotency-key'], rawBody: JSON.stringify(req.body) });
+        if (result.replayed) void reply.header('idempotent-replayed', 'true');
+        return { eventId: result.eventId };
+      },
+    }),
+    route({
+      method: 'GET', path: '/v1/events/:id', tag: 'events', summary: 'An event, its schedule and its latest occurrences',
+      auth: service('events:read'), params: s.idParam, status: 200, response: '`{ event, schedule, occurrences }`', errors: ['forbidden', 'not_found'],
+      handler: async ({ params: { id } }) => {
+        const [event, schedule, occurrences] = await Promise.all([notifyStore.getEvent(id), notifyStore.getSchedule(id), notifyStore.listOccurrences(id, 100)]);
+        if (!event) throw new ParleyError('not_found', `no event ${id}`, { eventId: id });
+        return { event, schedule, occurrences };
+      },
+    }),
+    route({
+      method: 'GET', path: '/v1/events/:id/attempts', tag: 'events', summary: "An event's delivery attempts",
+      auth: service('events:read'), params: s.idParam, query: s.attemptsQuery, status: 200, response: '`{ attempts }`', errors: ['forbidden', 'not_found'],
+      handler: async ({ params: { id }, query }) => {
+        if (!(await notifyStore.getEvent(id))) throw new ParleyError('not_found', `no event ${id}`, { eventId: id });
+        return { attempts: await notifyStore.listAttempts({ eventId: id, limit: query.limit }) };
+      },
+    }),
+    route({
+      method: 'GET', path: '/v1/schedules', tag: 'events', summary: 'Schedules, newest first',
+      auth: service('schedules:read'), query: s.schedulesQuery, status: 200, response: '`{ schedules }`', errors: ['forbidden'],
+      handler: async ({ query }) => ({ schedules: await notifyStore.listSchedules({ status: query.status, limit: query.limit, beforeId: query.before }) }),
+    }),
+    route({
+      method: 'DELETE', path: '/v1/schedules/:id', tag: 'events', summary: 'Cancel a schedule',
+      auth: service('schedules:write'), params: s.idParam, status: 200, response: '`{ schedule }`', errors: ['forbidden', 'not_found'],
+      handler: async ({ params: { id } }) => {
+        const schedule = await notifyStore.cancelSchedule(id, new Date());
+        if (!schedule) throw new ParleyError('not_found', `no schedule ${id}`, { scheduleId: id });
+        return { schedule };
+      },
+    }),
 
-  app.get('/v1/notify/push/vapid-public-key', async () => {
-    if (!config.push.vapid) throw new ParleyError('not_found', 'push is not configured on this server');
-    return { publicKey: config.push.vapid.publicKey };
-  });
-  app.get('/v1/notify/push/subscriptions', async (req) => {
-    const { userId } = await user(req);
-    return { subscriptions: (await notifyStore.listPushSubscriptions(userId)).map(toWireSubscription) };
-  });
-  app.post('/v1/notify/push/subscriptions', async (req, reply) => {
-    const { userId } = await user(req);
-    const body = parsePayload(s.pushSubscription, req.body);
-    const subscription = await notifyStore.putPushSubscription({
-      id: subscriptionId(body.endpoint),
-      userId,
-      endpoint: body.endpoint,
-      keys: body.keys,
-      expirationTime: typeof body.expirationTime === 'number' ? new Date(body.expirationTime) : null,
-    });
-    return reply.status(201).send({ subscription: toWireSubscription(subscription) });
-  });
-  app.delete('/v1/notify/push/subscriptions/:id', async (req) => {
-    const { userId } = await user(req);
-    const { id } = parsePayload(s.subscriptionParam, req.params);
-    if (!(await notifyStore.removePushSubscription(id, userId))) throw new ParleyError('not_found', `no push subscription ${id}`, { subscriptionId: id });
-    return {};
-  });
+    // ---- users ----
+    route({
+      method: 'GET', path: '/v1/notify/profile', tag: 'notify', summary: 'Your phone, locale, time zone and quiet hours',
+      auth: user, status: 200, response: '`{ profile }`',
+      handler: async ({ caller }) => ({ profile: toWireProfile(await profileOf(caller.userId)) }),
+    }),
+    route({
+      method: 'PATCH', path: '/v1/notify/profile', tag: 'notify', summary: 'Change your notification profile (at least one field; null clears)',
+      auth: user, body: s.profilePatch, status: 200, response: '`{ profile }`',
+      handler: async ({ caller, body }) => ({ profile: toWireProfile(await notifyStore.updateProfile(caller.userId, body)) }),
+    }),
+    route({
+      method: 'GET', path: '/v1/notify/preferences', tag: 'notify', summary: 'Your channel choices per event type, and the event types',
+      auth: user, status: 200, response: '`{ preferences, eventTypes }`',
+      handler: async ({ caller }) => preferencesView(await profileOf(caller.userId)),
+    }),
+    route({
+      method: 'PATCH', path: '/v1/notify/preferences', tag: 'notify', summary: 'Turn channels on or off per event type (null: back to the default)',
+      auth: user, body: s.preferencesPatch, status: 200, response: '`{ preferences, eventTypes }`',
+      handler: async ({ caller, body }) => {
+        const changes = Object.entries(body).flatMap(([eventType, choices]) =>
+          Object.entries(choices)
+            .filter(([, enabled]) => enabled !== undefined)
+            .map(([channel, enabled]) => ({ eventType, channel: channel as keyof typeof choices, enabled: enabled ?? null })),
+        );
+        return preferencesView(await notifyStore.updateProfile(caller.userId, { preferences: changes }));
+      },
+    }),
+    route({
+      method: 'GET', path: '/v1/notify/push/vapid-public-key', tag: 'notify', summary: "The server's VAPID public key, for PushManager.subscribe",
+      auth: noAuth, status: 200, response: '`{ publicKey }`', errors: ['not_found'],
+      handler: async () => {
+        if (!config.push.vapid) throw new ParleyError('not_found', 'push is not configured on this server');
+        return { publicKey: config.push.vapid.publicKey };
+      },
+    }),
+    route({
+      method: 'GET', path: '/v1/notify/push/subscriptions', tag: 'notify', summary: 'Your Web Push subscriptions',
+      auth: user, status: 200, response: '`{ subscriptions }`',
+      handler: async ({ caller }) => ({ subscriptions: (await notifyStore.listPushSubscriptions(caller.userId)).map(toWireSubscription) }),
+    }),
+    route({
+      method: 'POST', path: '/v1/notify/push/subscriptions', tag: 'notify', summary: "Register a browser's Web Push subscription (again: the same record)",
+      auth: user, body: s.pushSubscription, status: 201, response: '`{ subscription }`',
+      handler: async ({ caller, body }) => {
+        const subscription = await notifyStore.putPushSubscription({
+          id: subscriptionId(body.endpoint),
+          userId: caller.userId,
+          endpoint: body.endpoint,
+          keys: body.keys,
+          expirationTime: typeof body.expirationTime === 'number' ? new Date(body.expirationTime) : null,
+        });
+        return { subscription: toWireSubscription(subscription) };
+      },
+    }),
+    route({
+      method: 'DELETE', path: '/v1/notify/push/subscriptions/:id', tag: 'notify', summary: 'Remove one of your Web Push subscriptions',
+      auth: user, params: s.subscriptionParam, status: 200, response: '`{}`', errors: ['not_found'],
+      handler: async ({ caller, params: { id } }) => {
+        if (!(await notifyStore.removePushSubscription(id, caller.userId))) throw new ParleyError('not_found', `no push subscription ${id}`, { subscriptionId: id });
+        return {};
+      },
+    }),
+  ];
 }
 
 /** Derived from the endpoint, so a device registering again (or for another account) keeps one record. */

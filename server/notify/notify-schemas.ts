@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AT_LEAST_ONE_KEY } from '../gateway/schemas.js';
 import { ID_PATTERN } from '../store/ids.js';
 import type { EventTypeRegistry } from './event-types.js';
 import { isTimeZone, type NotifyConfig } from './notify-config.js';
@@ -101,7 +102,8 @@ export function createNotifySchemas(config: NotifyConfig, registry: EventTypeReg
         quietHours: quietHours.nullable().optional(),
       })
       .strict()
-      .refine((v) => Object.keys(v).length > 0, 'name at least one of phone, locale, timeZone, quietHours'),
+      .refine((v) => Object.keys(v).length > 0, 'name at least one of phone, locale, timeZone, quietHours')
+      .meta(AT_LEAST_ONE_KEY),
     preferencesPatch: z
       .record(z.string(), channelChoices)
       .superRefine((value, ctx) => {
@@ -116,7 +118,8 @@ export function createNotifySchemas(config: NotifyConfig, registry: EventTypeReg
           }
         }
       })
-      .refine((v) => Object.keys(v).length > 0, 'name at least one event type'),
+      .refine((v) => Object.keys(v).length > 0, 'name at least one event type')
+      .meta(AT_LEAST_ONE_KEY),
     pushSubscription: z
       .object({
         endpoint: z
