@@ -139,13 +139,13 @@ export function registerApiReference(app: FastifyInstance): void {
   });
 }
 
-// Swagger UI loads only its own files from this origin; React sets its styles through the CSSOM, which
-// `style-src` does not restrict, and the document is fetched from here ("Try it out" calls too).
+// Swagger UI loads only its own files from this origin, and the document and "Try it out" calls go here
+// too. It applies a few inline styles, hence 'unsafe-inline' for styles only: scripts stay 'self'.
 const DOCS_SECURITY_HEADERS = {
   'content-security-policy': [
     "default-src 'none'",
     "script-src 'self'",
-    "style-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data:",
     "font-src 'self' data:",
     "connect-src 'self'",

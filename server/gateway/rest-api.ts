@@ -42,7 +42,7 @@ function restRoutes(deps: RestDeps) {
       handler: async () => ({ ok: true }),
     }),
     route({
-      method: 'GET', path: '/readyz', tag: 'health', summary: 'Every driver answers (503 `unavailable` with `details.checks` if not)',
+      method: 'GET', path: '/readyz', tag: 'health', summary: 'Every driver answers (503 unavailable, with details.checks, if not)',
       auth: noAuth, status: 200, response: '`{ ok: true, checks: { store: "ok", … } }`', errors: ['unavailable'],
       handler: async (_input, _req, reply) => {
         const checks = await Promise.all(Object.entries(deps.readiness).map(async ([port, ping]) => [port, await stateOf(ping)] as const));

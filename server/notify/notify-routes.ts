@@ -51,7 +51,7 @@ function notifyRoutes(deps: NotifyRouteDeps, authenticate: Authenticate) {
   return [
     // ---- other backends ----
     route({
-      method: 'POST', path: '/v1/events', tag: 'events', summary: 'Submit an event (or a schedule, with `schedule`) to notify users',
+      method: 'POST', path: '/v1/events', tag: 'events', summary: 'Submit an event (or a schedule, with schedule) to notify users',
       auth: service('events:write'), headers: { 'idempotency-key': s.idempotencyKey }, body: s.event, bodyLimit: config.events.bodyLimitBytes,
       status: 202, response: '`{ eventId }` (header `Idempotent-Replayed: true` for a replay)', errors: ['forbidden', 'conflict'],
       handler: async ({ caller, headers, body }, req, reply) => {
