@@ -2,7 +2,7 @@ import type { Message, SyncedConversation } from '../../client-sdk/src/index.js'
 import { ParleyError } from '../errors.js';
 import type { EventPublisher } from '../events/index.js';
 import type { Queue } from '../queue/index.js';
-import type { AppendResult, ConversationRecord, CursorKind, MessageRecord, ScheduledMessageRecord, Store } from '../store/index.js';
+import type { AppendResult, ConversationRecord, CursorKind, MessageRecord, Store } from '../store/index.js';
 import type { UserService } from '../users/index.js';
 import type { ConversationService } from './conversation-service.js';
 import { type FollowUpPublisher, QUEUES } from './follow-up.js';
@@ -32,11 +32,6 @@ export interface HistoryPage {
   readonly hasMore: boolean;
 }
 
-export interface MessageLimits {
-  readonly messagesPerSecond: number;
-  readonly maxPageSize: number;
-}
-
 /**
  * Sending, editing, deleting, history, receipts and sync. Socket and REST handlers both call this, so
  * both have the same semantics: idempotent by clientMsgId, gapless seqs, ack after the durable write.
@@ -52,7 +47,6 @@ export class MessageService {
     private readonly queue: Queue,
     private readonly followUp: FollowUpPublisher,
     private readonly events: EventPublisher,
-    private readonly limits: MessageLimits,
     /** Sends per user (MESSAGES_PER_SECOND), shared by every node when Redis is configured. */
     private readonly sendLimiter: Limiter,
   ) {
@@ -60,7 +54,7 @@ export class MessageService {
   }
 
   async send(senderId: string, input: SendInput): Promise<Message> {
-    await this.consumeSendBudget(senderId);
+    await this.sendLimiter.consume(senderId);
     const conversation = await this.conversations.requireMember(senderId, input.conversationId);
     await this.requireNotBlocked(senderId, conversation);
     if (input.deliverAt && input.deliverAt.getTime() > Date.now()) return this.schedule(senderId, conversation, input, input.deliverAt);
@@ -207,9 +201,5 @@ export class MessageService {
     const cursors = await this.store.getCursors(conversation.id);
     const memberIds = conversation.members.map((m) => m.userId);
     return wire.map((m) => withStatus(m, userId, cursors, memberIds));
-  }
-
-  private async consumeSendBudget(userId: string): Promise<void> {
-    await this.sendLimiter.consume(userId);
   }
 }

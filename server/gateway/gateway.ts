@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Presence } from '../presence/index.js';
 import type { Limiter, OriginPolicy } from '../security/index.js';
 import { registerRestApi, type RestDeps } from './rest-api.js';
-import { attachSocketGateway, type ParleyServer, type SocketDeps, type SocketGateway } from './socket-gateway.js';
+import { attachSocketGateway, handshakeRefusal, type ParleyServer, type SocketDeps, type SocketGateway } from './socket-gateway.js';
 import { newTraceId, withTrace } from '../tracing.js';
 
 export interface Gateway {
@@ -86,7 +86,7 @@ export function wireGateway(gateway: Gateway, rest: RestDeps, socket: SocketDeps
   const sockets = attachSocketGateway(gateway.io, socket);
   if (guard) {
     // After the authenticating middleware: counts the user's live sockets on every node.
-    gateway.io.use((s, next) => void capConnections(guard, s.data.userId).then(() => next(), (err: unknown) => next(refusal(err))));
+    gateway.io.use((s, next) => void capConnections(guard, s.data.userId).then(() => next(), (err: unknown) => next(handshakeRefusal(err))));
     gateway.io.on('connection', (s) => throttleEvents(s, guard.socketEventsPerSecond));
   }
   return sockets;
@@ -122,11 +122,6 @@ async function capConnections(cap: SocketGuard, userId: string): Promise<void> {
   }
 }
 
-/** A handshake refusal as the client sees it: `connect_error` with message = code and `data` = the error. */
-function refusal(err: unknown): Error {
-  const error = toParleyError(err);
-  return Object.assign(new Error(error.code), { data: error.toWire() });
-}
 
 /** The client's address: the peer, or the entry `hops` proxies back in X-Forwarded-For. */
 function clientIp(req: IncomingMessage, hops: number): string {

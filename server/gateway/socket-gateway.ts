@@ -51,7 +51,7 @@ export function attachSocketGateway(io: ParleyServer, deps: SocketDeps): SocketG
   const localSockets = new Map<string, number>();
 
   io.use((socket, next) => {
-    if (inFlight.draining) return next(Object.assign(new Error('unavailable'), { data: new ParleyError('unavailable', 'this node is shutting down').toWire() }));
+    if (inFlight.draining) return next(handshakeRefusal(new ParleyError('unavailable', 'this node is shutting down')));
     const token: unknown = socket.handshake.auth?.['token'];
     auth
       .authenticate(typeof token === 'string' ? token : undefined)
@@ -64,7 +64,7 @@ export function attachSocketGateway(io: ParleyServer, deps: SocketDeps): SocketG
         const error = toParleyError(err);
         log.info({ code: error.code, address: socket.handshake.address }, 'handshake refused');
         metrics.errorAnswered('socket', error.code);
-        next(Object.assign(new Error(error.code), { data: error.toWire() }));
+        next(handshakeRefusal(error));
       });
   });
 
@@ -205,4 +205,10 @@ function answering(socket: ParleySocket, log: Logger, metrics: Metrics, inFlight
     };
     socket.on(event, listener as never);
   };
+}
+
+/** A handshake refusal as the client sees it: `connect_error` with message = code and `data` = the error. */
+export function handshakeRefusal(err: unknown): Error {
+  const error = toParleyError(err);
+  return Object.assign(new Error(error.code), { data: error.toWire() });
 }

@@ -47,7 +47,6 @@ describe('schedules and quiet hours (two scheduler processes, real RabbitMQ and 
   it('fires an every-second cron schedule once per occurrence with two schedulers running, until cancelled', async () => {
     // Without MongoDB the processes share one memory store; count each store once.
     const stores = [...new Set(schedulers.map((s) => s.notifyStore))];
-    const separate = stores.length === schedulers.length;
     const claims = stores.map(countClaims);
     const pat = await h.user('pat');
     await as(pat, 'PATCH', '/v1/notify/preferences', { reminder: { push: false, sms: false } });

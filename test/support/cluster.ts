@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import { dropDatabase, freshDatabaseUri } from './mongo.js';
-import { TEST_JWT_SECRET } from './server.js';
+import { TEST_ENV } from './server.js';
 
 export const TEST_REDIS_URL = process.env.PARLEY_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const TEST_AMQP_URL = process.env.PARLEY_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -41,12 +41,9 @@ export async function startCluster(options: { gateways: number; workers: number;
     MONGODB_URI: mongodbUri,
     REDIS_URL: TEST_REDIS_URL,
     AMQP_URL: TEST_AMQP_URL,
-    JWT_SECRET: TEST_JWT_SECRET,
+    ...TEST_ENV,
     KEY_PREFIX: prefix,
-    BCRYPT_COST: '10',
     MESSAGES_PER_SECOND: '100000',
-    IP_REQUESTS_PER_SECOND: '100000',
-    SOCKET_EVENTS_PER_SECOND: '100000',
     // Start-up is detected from the info line "Parley listening on …"; TEST_CLUSTER_LOGS=1 echoes logs.
     LOG_LEVEL: 'info',
     PRESENCE_TTL_MS: '3000',

@@ -3,7 +3,7 @@ import { createParley, type Parley } from '../../server/app.js';
 import { loadConfig } from '../../server/config.js';
 import { createLogger } from '../../server/logger.js';
 import { dropDatabase, freshDatabaseUri } from './mongo.js';
-import { TEST_JWT_SECRET } from './server.js';
+import { TEST_ENV } from './server.js';
 
 /**
  * A real Parley that can be stopped and started again on the same port, over the same MongoDB database
@@ -33,11 +33,7 @@ export async function startRestartableServer(options: { env?: Record<string, str
     loadConfig({
       PORT: String(p),
       HOST: '127.0.0.1',
-      BCRYPT_COST: '10',
-      JWT_SECRET: TEST_JWT_SECRET,
-      MESSAGES_PER_SECOND: '10000',
-      IP_REQUESTS_PER_SECOND: '100000',
-      SOCKET_EVENTS_PER_SECOND: '100000',
+      ...TEST_ENV,
       MONGODB_URI: mongodbUri,
       ...options.env,
     });

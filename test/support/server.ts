@@ -10,6 +10,18 @@ export type ClientSocket = Socket<ServerToClientEvents, ClientToServerEvents>;
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-0123456789';
 
+/**
+ * What every test server shares: a known key, cheap bcrypt, and limits no test client reaches by
+ * accident (every one comes from 127.0.0.1; test/integration/abuse.test.ts sets its own limits).
+ */
+export const TEST_ENV: Readonly<Record<string, string>> = {
+  BCRYPT_COST: '10',
+  JWT_SECRET: TEST_JWT_SECRET,
+  MESSAGES_PER_SECOND: '10000',
+  IP_REQUESTS_PER_SECOND: '100000',
+  SOCKET_EVENTS_PER_SECOND: '100000',
+};
+
 export interface TestServer {
   readonly url: string;
   readonly parley: Parley;
@@ -26,12 +38,7 @@ export async function startServer(options: { env?: Record<string, string>; store
   const config = loadConfig({
     PORT: '0',
     HOST: '127.0.0.1',
-    BCRYPT_COST: '10',
-    JWT_SECRET: TEST_JWT_SECRET,
-    MESSAGES_PER_SECOND: '10000',
-    // Every test client comes from 127.0.0.1; test/integration/abuse.test.ts sets its own limits.
-    IP_REQUESTS_PER_SECOND: '100000',
-    SOCKET_EVENTS_PER_SECOND: '100000',
+    ...TEST_ENV,
     ...(mongodbUri ? { MONGODB_URI: mongodbUri } : {}),
     ...options.env,
   });

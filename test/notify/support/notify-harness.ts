@@ -24,7 +24,7 @@ import {
   type NotifyWorkerName,
 } from '../../../server/notify/index.js';
 import { RabbitQueue, type Queue } from '../../../server/queue/index.js';
-import { api, registerUser, TEST_JWT_SECRET, type ApiResponse } from '../../support/server.js';
+import { api, registerUser, TEST_ENV, type ApiResponse } from '../../support/server.js';
 import { dropDatabase, freshDatabaseUri } from '../../support/mongo.js';
 
 export const AMQP_URL = process.env.PARLEY_TEST_AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
@@ -86,11 +86,7 @@ export async function startNotifyHarness(options: HarnessOptions = {}): Promise<
   const env: Record<string, string> = {
     PORT: '0',
     HOST: '127.0.0.1',
-    BCRYPT_COST: '10',
-    JWT_SECRET: TEST_JWT_SECRET,
-    MESSAGES_PER_SECOND: '10000',
-    IP_REQUESTS_PER_SECOND: '100000',
-    SOCKET_EVENTS_PER_SECOND: '100000',
+    ...TEST_ENV,
     ...(mongodbUri ? { MONGODB_URI: mongodbUri } : {}),
     AMQP_URL,
     KEY_PREFIX: prefix,
