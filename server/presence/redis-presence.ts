@@ -35,8 +35,28 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
-/** KEYS: nodes registry. ARGV: nodeId. Returns { now, this node's registry expiry or nil }. */
-const CLOCK_SCRIPT = `${CLOCK}
+/**
+ * Whether Redis has served presence without a break, judged in Redis's own time so that no node's
+ * event-loop lag counts. Every heartbeat (twice) and every sweep runs it. The clock key is a hash of
+ * `last` (the last such call) and `since` (the start of the current unbroken run). No call for longer
+ * than gapMs (half a TTL, while every node calls at least every third of one) means Redis was down or
+ * stalled, or lost its data, and that run starts again now. Sets the Lua local `since`.
+ */
+function continuity(clockKey: string, gapMs: string): string {
+  return `
+local last = tonumber(redis.call('HGET', ${clockKey}, 'last'))
+local since = tonumber(redis.call('HGET', ${clockKey}, 'since'))
+if last == nil or since == nil or now - last > tonumber(${gapMs}) then since = now end
+redis.call('HSET', ${clockKey}, 'last', now, 'since', since)
+`;
+}
+
+/** KEYS: clock. ARGV: gapMs. For a heartbeat's writes, so a slow heartbeat leaves no gap. */
+const TOUCH_SCRIPT = `${CLOCK}${continuity('KEYS[1]', 'ARGV[1]')}
+return since`;
+
+/** KEYS: nodes registry, clock. ARGV: nodeId, gapMs. Returns { now, this node's registry expiry or nil }. */
+const CLOCK_SCRIPT = `${CLOCK}${continuity('KEYS[2]', 'ARGV[2]')}
 return { now, redis.call('ZSCORE', KEYS[1], ARGV[1]) }`;
 
 /**
@@ -79,25 +99,35 @@ local counts = {}
 for i, key in ipairs(KEYS) do counts[i] = redis.call('ZCOUNT', key, from, '+inf') end
 return counts`;
 
-/** KEYS: nodes registry. ARGV: limit. Returns the nodes whose heartbeat has expired. */
-const EXPIRED_NODES_SCRIPT = `${CLOCK}
+/**
+ * KEYS: nodes registry, clock. ARGV: limit, gapMs, ttlMs. Returns the nodes whose heartbeat has expired,
+ * but none until Redis has served presence without a break for a whole TTL: after an outage or a stall
+ * every entry has expired at once, and the live nodes need a heartbeat's time to renew theirs.
+ */
+const EXPIRED_NODES_SCRIPT = `${CLOCK}${continuity('KEYS[2]', 'ARGV[2]')}
+if now - since < tonumber(ARGV[3]) then return {} end
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))`;
 
 /**
- * KEYS: users' sockets. ARGV: the dead node's member prefix, then the userId of each key. Removes the
- * dead node's expired members (a node that came back meanwhile has fresh ones, which stay) and returns
- * the users left with no member at all. "No member", not "no live member": a user whose last sockets
- * were on two dead nodes is then reported by the sweep of the second one only, so exactly once.
+ * KEYS: nodes registry, then users' sockets. ARGV: the dead node's id, then the userId of each key.
+ * Unless the node heartbeated again meanwhile (a long pause, not a death: its sockets are its own
+ * again), removes all of its members, expired or not (a socket added after its last heartbeat expires
+ * later than the node, but is just as dead), and returns the users left with no member at all. "No
+ * member", not "no live member": a user whose last sockets were on two dead nodes is then reported by
+ * the sweep of the second one only, so exactly once.
  */
 const SWEEP_USERS_SCRIPT = `${CLOCK}
-local mine = ARGV[1]
+local node = ARGV[1]
+local expiry = redis.call('ZSCORE', KEYS[1], node)
+if expiry and tonumber(expiry) > now then return {} end
+local mine = node .. '|'
 local gone = {}
-for i, key in ipairs(KEYS) do
+for i = 2, #KEYS do
   local removed = 0
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', now)) do
-    if string.sub(member, 1, #mine) == mine then removed = removed + redis.call('ZREM', key, member) end
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
+    if string.sub(member, 1, #mine) == mine then removed = removed + redis.call('ZREM', KEYS[i], member) end
   end
-  if removed > 0 and redis.call('ZCARD', key) == 0 then gone[#gone + 1] = ARGV[i + 1] end
+  if removed > 0 and redis.call('ZCARD', KEYS[i]) == 0 then gone[#gone + 1] = ARGV[i] end
 end
 return gone`;
 
@@ -114,12 +144,13 @@ return 1`;
 
 /** The scripts above, as `defineCommand` adds them to the client (namespaced: the client may be shared). */
 interface PresenceScripts {
-  parleyPresenceClock(nodesKey: string, nodeId: string): Promise<[number, string | null]>;
+  parleyPresenceClock(nodesKey: string, clockKey: string, nodeId: string, gapMs: number): Promise<[number, string | null]>;
   parleyPresenceAdd(userKey: string, nodeUsersKey: string, member: string, ttlMs: number, userId: string): Promise<number>;
   parleyPresenceRemove(userKey: string, nodeUsersKey: string, member: string, userId: string, lastOnNode: '0' | '1'): Promise<number>;
   parleyPresenceForget(userKey: string): Promise<number>;
+  parleyPresenceTouch(clockKey: string, gapMs: number): Promise<number>;
   parleyPresenceOnline(keyCount: number, ...userKeys: string[]): Promise<number[]>;
-  parleyPresenceExpiredNodes(nodesKey: string, limit: number): Promise<string[]>;
+  parleyPresenceExpiredNodes(nodesKey: string, clockKey: string, limit: number, gapMs: number, ttlMs: number): Promise<string[]>;
   parleyPresenceSweepUsers(keyCount: number, ...keysThenArgs: string[]): Promise<string[]>;
   parleyPresenceRetireNode(nodesKey: string, nodeUsersKey: string, nodeId: string): Promise<number>;
 }
@@ -128,12 +159,13 @@ function defineScripts(redis: Redis): Redis & PresenceScripts {
   const define = (name: keyof PresenceScripts, lua: string, numberOfKeys?: number): void => {
     redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
   };
-  define('parleyPresenceClock', CLOCK_SCRIPT, 1);
+  define('parleyPresenceClock', CLOCK_SCRIPT, 2);
+  define('parleyPresenceTouch', TOUCH_SCRIPT, 1);
   define('parleyPresenceAdd', ADD_SCRIPT, 2);
   define('parleyPresenceRemove', REMOVE_SCRIPT, 2);
   define('parleyPresenceForget', FORGET_SCRIPT, 1);
   define('parleyPresenceOnline', ONLINE_SCRIPT);
-  define('parleyPresenceExpiredNodes', EXPIRED_NODES_SCRIPT, 1);
+  define('parleyPresenceExpiredNodes', EXPIRED_NODES_SCRIPT, 2);
   define('parleyPresenceSweepUsers', SWEEP_USERS_SCRIPT);
   define('parleyPresenceRetireNode', RETIRE_NODE_SCRIPT, 2);
   return redis as Redis & PresenceScripts;
@@ -146,16 +178,18 @@ type State = 'idle' | 'running' | 'crashed' | 'closed';
  *
  * Keys (under `<prefix>:presence:`): `user:<userId>`, a sorted set of the user's sockets as
  * `<nodeId>|<socketId>` scored by expiry; `node:<nodeId>`, the set of users with a socket on that node
- * (how a sweeper finds a dead node's users); `nodes`, a sorted set of node ids scored by expiry. Every
+ * (how a sweeper finds a dead node's users); `nodes`, a sorted set of node ids scored by expiry; `clock`,
+ * when Redis last served presence and since when without a break. Every
  * read and write that decides an online/offline transition is one Lua script, so racing nodes agree.
  *
  * Every TTL/3 each node re-scores its own sockets and its registry entry. If its entry is missing or
  * expired (Redis lost its data, or the node was swept during a long pause) or a call failed since the
  * last heartbeat, it writes all its sockets back instead, so a Redis restart heals within a heartbeat.
  * Every TTL/3 (jittered) each node also looks for nodes whose entry expired and, holding a per-node lock,
- * removes their sockets and reports the users left with none. A node judges others only after its own
- * calls have gone smoothly for a TTL, so a Redis outage or stall, which expires every entry at once, does
- * not make the first node back sweep all the live ones.
+ * removes their sockets and reports the users left with none. Nobody is judged until Redis has served
+ * the nodes' calls without a break for a TTL (see `continuity`), so a Redis outage or stall, which expires
+ * every entry at once, does not make the first node back sweep all the live ones; and since that is
+ * judged in Redis's time, a sweeper's own event-loop lag neither delays nor hastens a verdict.
  *
  * Time is Redis's (TIME inside the scripts), so needs Redis >= 5. Not for Redis Cluster: the scripts
  * touch keys of several users and nodes.
@@ -186,8 +220,6 @@ export class RedisPresence implements Presence {
   private sweeping: Promise<void> | undefined;
   /** A call failed since the last full heartbeat, so Redis may lack some of our sockets. */
   private fullSyncDue = true;
-  /** Since when our calls to Redis have gone smoothly (performance.now()); unset while they fail. */
-  private healthySince: number | undefined;
   private outageLogged = false;
 
   constructor(redis: string | Redis, options: RedisPresenceOptions = {}) {
@@ -300,16 +332,17 @@ export class RedisPresence implements Presence {
   // ---- lifecycle ----
 
   private async start(): Promise<void> {
+    const startedAt = performance.now();
     await this.heartbeat();
     if (this.state !== 'idle') return;
     this.state = 'running';
-    this.heartbeatTimer = setInterval(() => this.beat(), this.ttlMs / 3).unref();
+    this.scheduleBeat(startedAt);
     this.scheduleSweep();
     this.log?.info({ ttlMs: this.ttlMs, prefix: this.prefix }, 'presence ready');
   }
 
   private stopTimers(): void {
-    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.heartbeatTimer);
     clearTimeout(this.sweepTimer);
   }
 
@@ -351,31 +384,37 @@ export class RedisPresence implements Presence {
 
   // ---- heartbeat ----
 
-  private beat(): void {
-    // A heartbeat still waiting on a slow Redis is not doubled up.
-    if (this.beating || this.state !== 'running') return;
-    this.beating = this.heartbeat()
-      .catch((err: unknown) => this.log?.warn({ err: errorMessage(err) }, 'presence heartbeat failed, will retry'))
-      .finally(() => {
-        this.beating = undefined;
-      });
+  /**
+   * The next heartbeat a third of a TTL after the last one started, or right after it ends if it took
+   * longer (a slow Redis): never two at once, and never a gap longer than the slow call itself.
+   */
+  private scheduleBeat(lastStartedAt: number): void {
+    const delay = Math.max(0, lastStartedAt + this.ttlMs / 3 - performance.now());
+    this.heartbeatTimer = setTimeout(() => {
+      const startedAt = performance.now();
+      this.beating = this.heartbeat()
+        .catch((err: unknown) => this.log?.warn({ err: errorMessage(err) }, 'presence heartbeat failed, will retry'))
+        .finally(() => {
+          this.beating = undefined;
+          if (this.state === 'running') this.scheduleBeat(startedAt);
+        });
+    }, delay).unref();
   }
 
   private async heartbeat(): Promise<void> {
-    const startedAt = performance.now();
     try {
-      const [now, registeredUntil] = await this.redis.parleyPresenceClock(this.nodesKey(), this.nodeId);
+      const [now, registeredUntil] = await this.redis.parleyPresenceClock(this.nodesKey(), this.clockKey(), this.nodeId, this.gapMs());
       // Built synchronously from the live map right after the clock read: a remove() called from here
       // on reaches Redis after these writes, so they cannot resurrect its socket.
       const full = this.fullSyncDue || registeredUntil === null || Number(registeredUntil) <= now;
       this.fullSyncDue = false;
       const writes = full ? this.rewriteAll(now + this.ttlMs) : this.refreshAll(now + this.ttlMs);
+      // ioredis gives pipelines the scripts too; its types do not say so.
+      (writes as unknown as Pick<PresenceScripts, 'parleyPresenceTouch'>).parleyPresenceTouch(this.clockKey(), this.gapMs());
       throwFirstError(await writes.exec());
       if (full) this.log?.debug({ users: this.local.size }, 'presence fully re-registered');
-      this.noteRedisAnswered(startedAt);
     } catch (err) {
       this.fullSyncDue = true;
-      this.healthySince = undefined;
       throw err;
     }
   }
@@ -418,10 +457,7 @@ export class RedisPresence implements Presence {
     const delay = (this.ttlMs / 3) * (0.5 + Math.random());
     this.sweepTimer = setTimeout(() => {
       this.sweeping = this.sweep()
-        .catch((err: unknown) => {
-          this.healthySince = undefined;
-          this.log?.warn({ err: errorMessage(err) }, 'presence sweep failed, will retry');
-        })
+        .catch((err: unknown) => this.log?.warn({ err: errorMessage(err) }, 'presence sweep failed, will retry'))
         .finally(() => {
           this.sweeping = undefined;
           if (this.state === 'running') this.scheduleSweep();
@@ -429,34 +465,18 @@ export class RedisPresence implements Presence {
     }, delay).unref();
   }
 
-  /**
-   * Only once our own calls have gone smoothly for a whole TTL: after Redis was down or stalled, every
-   * node's entry has expired, and the live ones need a heartbeat's time to renew theirs before anyone
-   * judges them. Otherwise the first node back would sweep all the others.
-   */
-  private mayJudgeOthers(): boolean {
-    return this.healthySince !== undefined && performance.now() - this.healthySince >= this.ttlMs;
-  }
-
-  /** A call that hung for a third of the TTL means Redis stalled, and everyone's heartbeats with it. */
-  private noteRedisAnswered(startedAt: number): void {
-    const now = performance.now();
-    if (now - startedAt > this.ttlMs / 3) this.healthySince = now;
-    else this.healthySince ??= now;
-  }
-
   private async sweep(): Promise<void> {
-    if (!this.mayJudgeOthers()) return;
-    const startedAt = performance.now();
-    const expired = await this.redis.parleyPresenceExpiredNodes(this.nodesKey(), NODES_PER_SWEEP);
-    // Judged again on arrival: this call may have waited out the stall that expired everyone.
-    this.noteRedisAnswered(startedAt);
-    if (!this.mayJudgeOthers()) return;
+    const expired = await this.redis.parleyPresenceExpiredNodes(this.nodesKey(), this.clockKey(), NODES_PER_SWEEP, this.gapMs(), this.ttlMs);
     for (const nodeId of expired) {
       if (this.state !== 'running') return;
       // Our own entry expires only if our heartbeats fail; our next good one renews it.
       if (nodeId !== this.nodeId) await this.sweepNode(nodeId);
     }
+  }
+
+  /** A break in the nodes' calls longer than this means Redis was down or stalled (see `continuity`). */
+  private gapMs(): number {
+    return this.ttlMs / 2;
   }
 
   private async sweepNode(nodeId: string): Promise<void> {
@@ -479,7 +499,7 @@ export class RedisPresence implements Presence {
 
   private sweepUsers(nodeId: string, userIds: readonly string[]): Promise<string[]> {
     const keys = userIds.map((userId) => this.userKey(userId));
-    return this.redis.parleyPresenceSweepUsers(keys.length, ...keys, `${nodeId}|`, ...userIds);
+    return this.redis.parleyPresenceSweepUsers(keys.length + 1, this.nodesKey(), ...keys, nodeId, ...userIds);
   }
 
   private notifyExpired(userIds: readonly string[]): void {
@@ -508,6 +528,10 @@ export class RedisPresence implements Presence {
 
   private nodesKey(): string {
     return `${this.prefix}:presence:nodes`;
+  }
+
+  private clockKey(): string {
+    return `${this.prefix}:presence:clock`;
   }
 
   private sweepLockKey(nodeId: string): string {

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { MemoryPresence, RedisPresence, type Presence } from '../../server/presence/index.js';
-import { failOnUnhandledRejections, hasRedisServer, PrivateRedis } from '../support/redis.js';
+import { failOnUnhandledRejections, hasRedisServer, PrivateRedis, startSlowLink } from '../support/redis.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -210,6 +210,53 @@ describe('RedisPresence across nodes', function () {
       await sleep(TTL);
       expect(reported().sort()).to.deep.equal([ann, bob].sort());
       expect(await survivors[1].node.online([ann, bob, cid])).to.deep.equal(new Set([cid]));
+    });
+
+    it('reports a socket added after the dead node\'s last heartbeat, though its own entry outlives the node\'s', async () => {
+      const { node: survivor, expired } = await startNode('a');
+      const client = new Redis(REDIS_URL);
+      try {
+        const doomed = new RedisPresence(client, { nodeId: `doomed-${randomUUID()}`, ttlMs: TTL, prefix });
+        nodes.push(doomed);
+        await doomed.init();
+        // crash() stops the heartbeat but keeps a shared client: the add below lands after the last
+        // heartbeat, so this socket's entry expires half a TTL after the node's.
+        doomed.crash();
+        await sleep(TTL / 2);
+        const user = newId('user');
+        await doomed.add(user, newId('socket'));
+
+        await waitFor(() => expired.length >= 1, 3 * TTL, 'the dead node swept');
+        expect(expired).to.deep.equal([user]);
+        expect(await survivor.online([user])).to.deep.equal(new Set());
+      } finally {
+        await Promise.all(nodes.map((node) => node.close()));
+        nodes = [];
+        client.disconnect();
+      }
+    });
+
+    it('is swept on time even when every call of the only survivor is slower than a third of the TTL', async () => {
+      // The survivor's verdict must not hang on its own latency or event-loop lag: a slow node is a
+      // live one, and Redis, not the survivor, tells whether Redis itself was stalled.
+      // A third of the TTL is 200 ms; each answer takes 216, so a sweep (4 round trips) takes ~0.9 s after the entry expires.
+      const link = await startSlowLink(REDIS_URL, 0.36 * TTL);
+      try {
+        const survivor = await startNode('slow', link.url);
+        const { node: doomed } = await startNode('doomed');
+        const user = newId('user');
+        await doomed.add(user, newId('socket'));
+
+        const diedAt = Date.now();
+        doomed.crash();
+        await waitFor(() => survivor.expired.length >= 1, 5 * TTL, 'the dead node swept by the slow survivor');
+        expect(Date.now() - diedAt).to.be.below(5 * TTL);
+        expect(survivor.expired).to.deep.equal([user]);
+      } finally {
+        await Promise.all(nodes.map((node) => node.close()));
+        nodes = [];
+        await link.close();
+      }
     });
 
     it('reports a user whose last sockets were on two dead nodes once', async () => {

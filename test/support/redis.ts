@@ -88,6 +88,42 @@ export class PrivateRedis {
   }
 }
 
+/**
+ * A TCP proxy in front of Redis that delays every answer by `delayMs` (in order): a node whose every
+ * call is slow, as on an overloaded machine or a long network path. Returns its URL and a closer.
+ */
+export async function startSlowLink(redisUrl: string, delayMs: number): Promise<{ url: string; close(): Promise<void> }> {
+  const { hostname, port } = new URL(redisUrl);
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = new Socket();
+    upstream.connect(Number(port), hostname);
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+      socket.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    client.pipe(upstream);
+    upstream.on('data', (chunk: Buffer) => {
+      setTimeout(() => client.writable && client.write(chunk), delayMs);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    url: `redis://127.0.0.1:${address.port}`,
+    close: async () => {
+      for (const socket of open) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
