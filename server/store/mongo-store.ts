@@ -437,7 +437,7 @@ export class MongoStore implements Store {
         pending = pending.slice(failedAt + 1);
       } else {
         this.log?.debug({ conversationId, seq: lastSeq + 1 }, 'seq taken by another process, retrying');
-        lastSeq = Math.max(lastSeq, await this.maxStoredSeq(conversationId));
+        lastSeq = await this.newerStoredSeq(conversationId, lastSeq);
         pending = pending.slice(failedAt);
       }
     }
@@ -712,6 +712,17 @@ export class MongoStore implements Store {
     const doc = await this.models.conversations.findById(conversationId, { lastSeq: 1 }).lean<Pick<ConversationDoc, 'lastSeq'>>();
     if (!doc) throw new ParleyError('not_found', `no conversation ${conversationId}`, { conversationId });
     return doc.lastSeq;
+  }
+
+  /**
+   * After a collision: the conversation's published lastSeq when another process has moved it past
+   * ours (a read by _id), else the highest stored seq (a sort over the conversation's messages, which
+   * FerretDB does by reading them all). Either is a stored seq, so the next claim leaves no gap.
+   */
+  private async newerStoredSeq(conversationId: string, lastSeq: number): Promise<number> {
+    const published = await this.storedLastSeq(conversationId);
+    if (published > lastSeq) return published;
+    return Math.max(lastSeq, await this.maxStoredSeq(conversationId));
   }
 
   private async maxStoredSeq(conversationId: string): Promise<number> {
