@@ -44,8 +44,9 @@ export async function startCluster(options: { gateways: number; workers: number;
     ...TEST_ENV,
     KEY_PREFIX: prefix,
     MESSAGES_PER_SECOND: '100000',
-    // Start-up is detected from the info line "Parley listening on …"; TEST_CLUSTER_LOGS=1 echoes logs.
-    LOG_LEVEL: 'info',
+    // Start-up is detected from the info line "Parley listening on …"; TEST_CLUSTER_LOGS=1 echoes logs,
+    // TEST_CLUSTER_LOG_LEVEL=debug makes them verbose.
+    LOG_LEVEL: process.env.TEST_CLUSTER_LOG_LEVEL ?? 'info',
     PRESENCE_TTL_MS: '3000',
     QUEUE_RETRY_BASE_MS: '200',
     QUEUE_MAX_ATTEMPTS: '3',
