@@ -38,7 +38,13 @@ export type ServerKind = 'parley' | 'bare';
 
 export function startServer(kind: ServerKind, name: string, env: Record<string, string>): Promise<ServerProcess> {
   const script = fileURLToPath(new URL(kind === 'parley' ? '../servers/parley-node.ts' : '../servers/bare-relay.ts', import.meta.url));
-  const nodeArgs = ['--expose-gc', '--import', 'tsx', script];
+  // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it stops (open it in Chrome
+  // DevTools or speedscope for a flame graph).
+  const profileDir = process.env.BENCH_CPU_PROF;
+  // Both Parley and the bare relay run with the young-generation size the Procfile gives gateways;
+  // BENCH_SERVER_NODE_FLAGS overrides that (e.g. '' for Node's defaults, for an A/B).
+  const flags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
+  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...flags, '--expose-gc', '--import', 'tsx', script];
   const [cmd, ...args] = serverPrefix.length > 0 ? [...serverPrefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
   const child = spawn(cmd!, args, {
     env: { ...process.env, LOG_LEVEL: 'error', ...env },
@@ -89,6 +95,8 @@ export function startServer(kind: ServerKind, name: string, env: Record<string, 
           stats: (gc = false) => request<ProcessStats>('stats', { gc }),
           async stop() {
             await Promise.race([request('stop', {}, 15_000).catch(() => undefined), exited]);
+            // A server that exits by itself after stopping (parley-node) gets a moment to write its profile.
+            await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
             child.kill('SIGKILL');
             await exited;
           },

@@ -41,7 +41,9 @@ export async function chat(ctx: Context): Promise<ScenarioReport> {
   describe('bare', bareMax);
   details.bareMax = bareMax;
 
-  for (const store of ['memory', 'mongodb'] as const) {
+  // BENCH_CHAT_STORES=memory skips FerretDB (for quick iterations on the memory-store figures).
+  const stores = (['memory', 'mongodb'] as const).filter((s) => (process.env.BENCH_CHAT_STORES ?? 'memory,mongodb').split(',').includes(s));
+  for (const store of stores) {
     const label = store === 'memory' ? 'memory store' : `MongoDB = ${MONGODB_LABEL}`;
     log(`chat: Parley, ${label}`);
     const mongodbUri = store === 'mongodb' ? freshMongoUri() : undefined;

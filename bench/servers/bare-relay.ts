@@ -64,6 +64,7 @@ serveRequests(
     stop: async () => {
       await new Promise((r) => io.close(() => r(undefined)));
       for (const r of redis) r.disconnect();
+      setTimeout(() => process.exit(0), 50);
       return true;
     },
   },
