@@ -106,11 +106,14 @@ export class MemoryQueue implements Queue {
 
   async publishEvent(event: DomainEvent): Promise<void> {
     this.assertOpen();
-    const text = encodeJob(eventAsJob(event), 1);
     const key = event.type.split('.');
+    // Encoded only when some subscriber wants it: most events (message.sent) have none in process.
+    let text: string | undefined;
     for (const [subscriber, patterns] of this.bindings) {
       // One copy per subscriber even when several of its patterns match, as an exchange does.
-      if (patterns.some((pattern) => topicMatches(pattern, key))) this.enqueue(subscriberQueue(subscriber), text);
+      if (!patterns.some((pattern) => topicMatches(pattern, key))) continue;
+      text ??= encodeJob(eventAsJob(event), 1);
+      this.enqueue(subscriberQueue(subscriber), text);
     }
   }
 

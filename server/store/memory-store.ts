@@ -466,8 +466,22 @@ export class MemoryStore implements Store {
 }
 
 /** A deep-frozen copy: nothing a caller does to a returned record can reach the stored one. */
+/** A frozen deep copy, so no caller can change what is stored, nor see later changes. */
 function freeze<T extends object>(value: T): T {
-  return deepFreeze(structuredClone(value));
+  return deepFreeze(copy(value));
+}
+
+/**
+ * Records hold plain data only (objects, arrays, dates, primitives). A hand-written copy: structuredClone
+ * serialises, and was 5% of a gateway's CPU under chat load.
+ */
+function copy<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value;
+  if (value instanceof Date) return new Date(value.getTime()) as T;
+  if (Array.isArray(value)) return value.map(copy) as T;
+  const out: Record<string, unknown> = {};
+  for (const [key, inner] of Object.entries(value)) out[key] = copy(inner);
+  return out as T;
 }
 
 function deepFreeze<T>(value: T): T {
