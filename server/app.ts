@@ -12,6 +12,7 @@ import { TypingService } from './chat/typing-service.js';
 import { createRedisAdapter, EmitterRealtime } from './cluster/index.js';
 import { EventPublisher } from './events/index.js';
 import { ConfigError, type ParleyConfig } from './config.js';
+import { ParleyError } from './errors.js';
 import { Server } from 'socket.io';
 import { createGateway, wireGateway } from './gateway/gateway.js';
 import { createSchemas } from './gateway/schemas.js';
@@ -164,12 +165,12 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
     drivers,
     metrics,
     async start() {
-      await store.init();
-      await notify.init();
-      await queue.init();
-      await presence.init();
+      await reaching('MongoDB (MONGODB_URI)', () => store.init());
+      await reaching('MongoDB (MONGODB_URI)', () => notify.init());
+      await reaching('RabbitMQ (AMQP_URL)', () => queue.init());
+      await reaching('Redis (REDIS_URL)', () => presence.init());
       if (io && config.redisUrl) {
-        const fanout = await createRedisAdapter(config.redisUrl, {
+        const fanout = await reaching('Redis (REDIS_URL)', () => createRedisAdapter(config.redisUrl!, {
           mode: config.cluster.adapter,
           logger,
           prefix,
@@ -179,7 +180,7 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
             logger.info({ sockets: gateway.io.engine.clientsCount }, 'redis fan-out back: asking local clients to resync');
             gateway.io.local.emit('resync', { reason: 'fanout_recovered' });
           },
-        });
+        }));
         io.adapter(fanout.adapter);
         closeAdapter = fanout.close;
         logger.info({ mode: fanout.mode }, 'socket.io redis adapter ready');
@@ -225,4 +226,19 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
 function webDistDir(): string {
   const candidates = ['../web/dist', '../../web/dist'].map((rel) => fileURLToPath(new URL(rel, import.meta.url)));
   return candidates.find((dir) => existsSync(dir)) ?? candidates[0]!;
+}
+
+/**
+ * Runs a start-up step that needs `what`; a failure becomes `unavailable` naming the service and its
+ * setting, so `parley start` exits with one clear line instead of a driver's stack trace.
+ */
+async function reaching<T>(what: string, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (err instanceof ConfigError || (err instanceof ParleyError && err.code !== 'unavailable')) throw err;
+    // A driver's own "cannot reach RabbitMQ: …" would otherwise say it twice.
+    const cause = (err instanceof Error ? err.message : String(err)).replace(/^cannot reach [^:]+: /, '');
+    throw new ParleyError('unavailable', `cannot reach ${what} at start-up: ${cause}`);
+  }
 }
