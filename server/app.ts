@@ -98,6 +98,7 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
           allowOrigin: originPolicy(config.security.allowedOrigins),
           perIp: rateLimits.create({ name: 'ip', points: config.security.ipRequestsPerSecond, durationSeconds: 1, describe: `more than ${config.security.ipRequestsPerSecond} requests per second from this address` }),
           trustProxyHops: config.security.trustProxyHops,
+          onSocketRefused: (code) => metrics.errorAnswered('socket', code),
         });
   // Workers reach sockets through Redis. @socket.io/redis-emitter speaks only the classic adapter's
   // protocol (socketio/socket.io-redis-emitter#127), so unless the classic adapter is configured, a

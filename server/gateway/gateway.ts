@@ -23,6 +23,8 @@ export interface GatewayGuard {
   readonly perIp: Limiter;
   /** Proxies in front of the gateway whose X-Forwarded-For to trust (0: use the peer address). */
   readonly trustProxyHops: number;
+  /** Told the code of each Socket.IO request refused here (for the errors metric). */
+  readonly onSocketRefused?: (code: 'forbidden' | 'rate_limited') => void;
 }
 
 /** Load balancers probe these from a few addresses, often: never rate-limited. */
@@ -64,10 +66,16 @@ export function createGateway(limits: ParleyConfig['limits'], logger: Logger, gu
     connectionStateRecovery: undefined,
     // Every engine.io request (the handshake, each polling request): origin, then the IP's budget.
     allowRequest: (req, done) => {
-      if (!guard.allowOrigin(req.headers.origin, req.headers.host)) return done('origin not allowed', false);
+      if (!guard.allowOrigin(req.headers.origin, req.headers.host)) {
+        guard.onSocketRefused?.('forbidden');
+        return done('origin not allowed', false);
+      }
       guard.perIp.consume(clientIp(req, guard.trustProxyHops)).then(
         () => done(null, true),
-        () => done('too many requests from this address', false),
+        () => {
+          guard.onSocketRefused?.('rate_limited');
+          done('too many requests from this address', false);
+        },
       );
     },
   });
@@ -86,7 +94,16 @@ export function wireGateway(gateway: Gateway, rest: RestDeps, socket: SocketDeps
   const sockets = attachSocketGateway(gateway.io, socket);
   if (guard) {
     // After the authenticating middleware: counts the user's live sockets on every node.
-    gateway.io.use((s, next) => void capConnections(guard, s.data.userId).then(() => next(), (err: unknown) => next(handshakeRefusal(err))));
+    gateway.io.use(
+      (s, next) =>
+        void capConnections(guard, s.data.userId).then(
+          () => next(),
+          (err: unknown) => {
+            socket.metrics.errorAnswered('socket', toParleyError(err).code);
+            next(handshakeRefusal(err));
+          },
+        ),
+    );
     gateway.io.on('connection', (s) => throttleEvents(s, guard.socketEventsPerSecond));
   }
   return sockets;

@@ -51,7 +51,10 @@ export function attachSocketGateway(io: ParleyServer, deps: SocketDeps): SocketG
   const localSockets = new Map<string, number>();
 
   io.use((socket, next) => {
-    if (inFlight.draining) return next(handshakeRefusal(new ParleyError('unavailable', 'this node is shutting down')));
+    if (inFlight.draining) {
+      metrics.errorAnswered('socket', 'unavailable');
+      return next(handshakeRefusal(new ParleyError('unavailable', 'this node is shutting down')));
+    }
     const token: unknown = socket.handshake.auth?.['token'];
     auth
       .authenticate(typeof token === 'string' ? token : undefined)

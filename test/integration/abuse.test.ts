@@ -41,6 +41,12 @@ describe('abuse: a hostile client against the gateway (MongoDB store)', function
     track.push(s);
     return s;
   }
+  /** parley_errors_total{transport="socket",code} from /metrics (0 before the first). */
+  async function socketErrors(code: string): Promise<number> {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('parley_errors_total{') && l.includes(`code="${code}"`) && l.includes('transport="socket"'));
+    return line ? Number(line.split(' ').pop()) : 0;
+  }
   /** Resolves with the connect_error of a refused handshake, or fails if the socket connects. */
   function refusedHandshake(options: Parameters<typeof connect>[1]): Promise<Error & { data?: { code: string } }> {
     return new Promise((resolve, reject) => {
@@ -59,10 +65,12 @@ describe('abuse: a hostile client against the gateway (MongoDB store)', function
   describe('origins', () => {
     it('refuses a socket handshake and a REST call from a browser origin that is not allowed, and accepts the allowed one and no origin', async () => {
       const user = await registerUser(server, 'origin');
+      const before = await socketErrors('forbidden');
       const websocketFromEvil = await refusedHandshake({ auth: { token: user.accessToken }, transports: ['websocket'], extraHeaders: { origin: 'https://evil.example' } });
       expect(websocketFromEvil.message).to.not.equal('');
       const pollingFromEvil = await refusedHandshake({ auth: { token: user.accessToken }, transports: ['polling'], extraHeaders: { origin: 'https://evil.example' } });
       expect(pollingFromEvil.message).to.not.equal('');
+      expect(await socketErrors('forbidden'), 'both refusals counted in parley_errors_total').to.equal(before + 2);
 
       const evil = await api(server, 'GET', '/v1/me', { token: user.accessToken, headers: { origin: 'https://evil.example' } });
       expect(evil.status).to.equal(403);
@@ -218,9 +226,11 @@ describe('abuse: a hostile client against the gateway (MongoDB store)', function
     it('caps the connections of one user', async () => {
       const user = await registerUser(server, 'many');
       for (let i = 0; i < 3; i++) await socketOf(user);
+      const before = await socketErrors('rate_limited');
       const fourth = await refusedHandshake({ auth: { token: user.accessToken }, transports: ['websocket'] });
       expect(fourth.message).to.equal('rate_limited');
       expect(fourth.data?.code).to.equal('rate_limited');
+      expect(await socketErrors('rate_limited'), 'the refusal counted in parley_errors_total').to.equal(before + 1);
       track.pop()!.close();
       await new Promise((r) => setTimeout(r, 200));
       await socketOf(user);
