@@ -140,7 +140,7 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
         { presence, maxConnectionsPerUser: config.security.maxConnectionsPerUser, socketEventsPerSecond: config.security.socketEventsPerSecond },
       )
     : undefined;
-  if (gateway) registerMetricsRoute(gateway.http, metrics);
+  if (gateway) registerMetricsRoute(gateway.http, metrics, config.security.metricsToken);
   if (gateway) registerWebApp(gateway.http, { distDir: webDistDir() });
   if (gateway) notify.registerRoutes(gateway.http, (token) => auth.authenticate(token));
 

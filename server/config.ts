@@ -103,6 +103,8 @@ export interface ParleyConfig {
     trustProxyHops: number;
     /** SOCKET_EVENTS_PER_SECOND: events per socket per second; a socket that floods past it is closed (default 100). */
     socketEventsPerSecond: number;
+    /** METRICS_TOKEN: if set, GET /metrics needs `Authorization: Bearer <it>` (default unset: open). */
+    metricsToken: string | undefined;
   };
   limits: {
     /** MAX_TEXT_LENGTH: characters per message (default 4000). */
@@ -180,6 +182,7 @@ const envSchema = z.object({
   LOGIN_FAILURES_PER_IP: int(1).default(100),
   TRUST_PROXY_HOPS: int(0, 10).default(0),
   SOCKET_EVENTS_PER_SECOND: int(1).default(100),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   MAX_TEXT_LENGTH: int(1).default(4000),
   MAX_META_BYTES: int(0).default(4096),
   SOCKET_MAX_BUFFER_BYTES: int(1024).default(65536),
@@ -287,6 +290,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       loginFailuresPerIp: e.LOGIN_FAILURES_PER_IP,
       trustProxyHops: e.TRUST_PROXY_HOPS,
       socketEventsPerSecond: e.SOCKET_EVENTS_PER_SECOND,
+      metricsToken: e.METRICS_TOKEN,
     },
     limits: {
       maxTextLength: e.MAX_TEXT_LENGTH,

@@ -105,6 +105,31 @@ describe('Prometheus metrics at GET /metrics (MongoDB store)', function () {
   });
 });
 
+describe('GET /metrics with METRICS_TOKEN set', function () {
+  this.timeout(60_000);
+  let server: TestServer;
+  const token = 'scrape-token-0123456789';
+
+  before(async () => {
+    server = await startServer({ store: 'memory', env: { METRICS_TOKEN: token } });
+  });
+  after(async () => {
+    await server.stop();
+  });
+
+  it('answers a scrape with the bearer token, and 401 unauthorized without it or with another', async () => {
+    const ok = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).to.equal(200);
+    expect(await ok.text()).to.include('parley_sockets_connected');
+    for (const headers of [{}, { authorization: `Bearer ${token}x` }, { authorization: token }] as Record<string, string>[]) {
+      const refused = await fetch(`${server.url}/metrics`, { headers });
+      expect(refused.status, JSON.stringify(headers)).to.equal(401);
+      expect(((await refused.json()) as { error: { code: string } }).error.code).to.equal('unauthorized');
+    }
+    expect((await fetch(`${server.url}/healthz`)).status, 'health checks stay open').to.equal(200);
+  });
+});
+
 /** A scrape, parsed simply: `name{label="value",…} number` lines; comments skipped. */
 class Metrics {
   private readonly samples: Array<{ name: string; labels: Record<string, string>; value: number }> = [];
