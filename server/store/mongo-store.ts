@@ -150,17 +150,19 @@ export class MongoStore implements Store {
         .lean<Pick<ConversationDoc, '_id' | 'lastSeq'>[]>();
       if (conversations.length === 0) break;
       after = conversations.at(-1)!._id;
-      for (const c of conversations) {
-        if (deleted >= limit) break;
-        // Each conversation keeps its newest message: its preview, and the seq new messages follow.
-        const old = await this.models.messages
-          .find({ conversationId: c._id, createdAt: { $lt: before }, seq: { $lt: c.lastSeq } }, { _id: 1 })
-          .limit(limit - deleted)
-          .lean<Pick<MessageDoc, '_id'>[]>();
-        if (old.length === 0) continue;
-        const result = await this.models.messages.deleteMany({ _id: { $in: old.map((m) => m._id) } });
-        deleted += result.deletedCount;
-      }
+      // One query and one delete per page of conversations, not per conversation. Each conversation
+      // keeps its newest message (its preview, and the seq new messages follow), so at most one old
+      // message per conversation is read and kept: reading that many more still finds `remaining`.
+      const lastSeqs = new Map(conversations.map((c) => [c._id, c.lastSeq]));
+      const remaining = limit - deleted;
+      const old = await this.models.messages
+        .find({ conversationId: { $in: [...lastSeqs.keys()] }, createdAt: { $lt: before } }, { _id: 1, conversationId: 1, seq: 1 })
+        .limit(remaining + conversations.length)
+        .lean<Pick<MessageDoc, '_id' | 'conversationId' | 'seq'>[]>();
+      const doomed = old.filter((m) => m.seq < (lastSeqs.get(m.conversationId) ?? 0)).slice(0, remaining);
+      if (doomed.length === 0) continue;
+      const result = await this.models.messages.deleteMany({ _id: { $in: doomed.map((m) => m._id) } });
+      deleted += result.deletedCount;
     }
     return deleted;
   }
