@@ -4,7 +4,7 @@
  * `test/contract/presence.contract.test.ts` holds both to the same behaviour.
  *
  * A user is online while at least one of their sockets is registered on a node whose heartbeat is
- * fresher than the TTL. A node that dies (kill -9) stops heartbeating; within one TTL some other node
+ * fresh. A node that dies (kill -9) stops heartbeating; within one TTL some other node
  * sweeps it and reports the users who thereby went offline, each exactly once across all nodes.
  */
 export interface Presence {
@@ -36,7 +36,7 @@ export interface Presence {
 export interface PresenceOptions {
   /** This node's id, unique per process (default: random). */
   readonly nodeId: string;
-  /** How long a node's sockets count without a heartbeat (default 30 000 ms; heartbeat every TTL/3). */
+  /** A dead node's users go offline within this (default 30 000 ms; heartbeat every TTL/5, entries live 0.7 TTL). */
   readonly ttlMs: number;
   /** Key prefix, so tests do not collide (default 'parley'). */
   readonly prefix: string;

@@ -27,8 +27,24 @@ const OWNED_CLIENT: RedisOptions = {
 };
 
 /**
+ * The timing, as fractions of the TTL. A node heartbeats every BEAT and its entries live LEASE after
+ * each heartbeat, so one that dies right after a heartbeat stops counting a LEASE later and is swept
+ * within one SWEEP·1.5 after that: within 0.85 TTL in all. A live node whose heartbeats are late by
+ * up to LEASE - BEAT (half a TTL) keeps its users. A failed heartbeat is retried after BEAT_RETRY.
+ * Redis counts as continuously up unless it hears from no node for GAP (see `continuity`); that must
+ * be longer than BEAT, and an outage that short must not outlast the LEASE of the last heartbeat
+ * before it, with BEAT_RETRY and a reconnect to spare: BEAT + GAP + BEAT_RETRY < LEASE.
+ */
+const LEASE = 0.7;
+const BEAT = 0.2;
+const BEAT_RETRY = 0.05;
+const SWEEP = 0.1;
+const GAP = 0.35;
+
+/**
  * Every script reads the clock from Redis rather than from its caller, so nodes whose clocks disagree
- * still agree on what has expired. Times are milliseconds; an entry scored `t` is live while now < t.
+ * still agree on what has expired, and an entry's lease starts when Redis writes it, not when its
+ * sender asked. Times are milliseconds; an entry scored `t` is live while now < t.
  */
 const CLOCK = `
 local t = redis.call('TIME')
@@ -37,10 +53,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
 /**
  * Whether Redis has served presence without a break, judged in Redis's own time so that no node's
- * event-loop lag counts. Every heartbeat (twice) and every sweep runs it. The clock key is a hash of
- * `last` (the last such call) and `since` (the start of the current unbroken run). No call for longer
- * than gapMs (half a TTL, while every node calls at least every third of one) means Redis was down or
- * stalled, or lost its data, and that run starts again now. Sets the Lua local `since`.
+ * event-loop lag counts. Every heartbeat and every sweep runs it. The clock key is a hash of `last`
+ * (the last such call) and `since` (the start of the current unbroken run). No call for longer than
+ * gapMs means Redis was down or stalled, or lost its data, and that run starts again now. Sets the Lua
+ * local `since`.
  */
 function continuity(clockKey: string, gapMs: string): string {
   return `
@@ -51,16 +67,35 @@ redis.call('HSET', ${clockKey}, 'last', now, 'since', since)
 `;
 }
 
-/** KEYS: clock. ARGV: gapMs. For a heartbeat's writes, so a slow heartbeat leaves no gap. */
-const TOUCH_SCRIPT = `${CLOCK}${continuity('KEYS[1]', 'ARGV[1]')}
-return since`;
-
-/** KEYS: nodes registry, clock. ARGV: nodeId, gapMs. Returns { now, this node's registry expiry or nil }. */
-const CLOCK_SCRIPT = `${CLOCK}${continuity('KEYS[2]', 'ARGV[2]')}
-return { now, redis.call('ZSCORE', KEYS[1], ARGV[1]) }`;
+/**
+ * KEYS: nodes registry, clock, node's users, then the user key of each local user. ARGV: nodeId,
+ * leaseMs, gapMs, '1' to force a full write, then per user: userId, socket count, that many members.
+ *
+ * Renews the node's registry entry and its sockets. Normally only sockets still in Redis (XX): one
+ * removed or forgotten meanwhile stays gone. If the node's entry is missing or expired (Redis lost its
+ * data, or the node stalled past its lease and may have been swept) or `force` says a call failed, it
+ * writes every socket and the node's user set back: one script, so a sweeper sees all of it or none.
+ * Returns 1 after a full write.
+ */
+const HEARTBEAT_SCRIPT = `${CLOCK}${continuity('KEYS[2]', 'ARGV[3]')}
+local registered = tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]))
+local full = ARGV[4] == '1' or registered == nil or registered <= now
+local expiry = now + tonumber(ARGV[2])
+local a = 5
+for i = 4, #KEYS do
+  local userId, count = ARGV[a], tonumber(ARGV[a + 1])
+  for j = a + 2, a + 1 + count do
+    if full then redis.call('ZADD', KEYS[i], expiry, ARGV[j]) else redis.call('ZADD', KEYS[i], 'XX', expiry, ARGV[j]) end
+  end
+  if full then redis.call('SADD', KEYS[3], userId) end
+  a = a + 2 + count
+end
+redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+if full then return 1 end
+return 0`;
 
 /**
- * KEYS: user's sockets, node's users. ARGV: member, ttlMs, userId. Returns 1 if the user had no live
+ * KEYS: user's sockets, node's users. ARGV: member, leaseMs, userId. Returns 1 if the user had no live
  * socket before. Expired members are pruned first: they belong to dead nodes or to a stalled node, and
  * either way the user counts as offline (as `online` says), so the sweeper has nothing left to report.
  */
@@ -100,34 +135,49 @@ for i, key in ipairs(KEYS) do counts[i] = redis.call('ZCOUNT', key, from, '+inf'
 return counts`;
 
 /**
- * KEYS: nodes registry, clock. ARGV: limit, gapMs, ttlMs. Returns the nodes whose heartbeat has expired,
- * but none until Redis has served presence without a break for a whole TTL: after an outage or a stall
- * every entry has expired at once, and the live nodes need a heartbeat's time to renew theirs.
+ * KEYS: nodes registry, clock. ARGV: limit, gapMs, leaseMs. Returns the nodes whose lease has expired,
+ * but none until Redis has served presence without a break for a whole lease: after an outage or a
+ * stall every entry has expired at once, and the live nodes need a heartbeat's time to renew theirs.
  */
 const EXPIRED_NODES_SCRIPT = `${CLOCK}${continuity('KEYS[2]', 'ARGV[2]')}
 if now - since < tonumber(ARGV[3]) then return {} end
 return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))`;
 
 /**
- * KEYS: nodes registry, then users' sockets. ARGV: the dead node's id, then the userId of each key.
- * Unless the node heartbeated again meanwhile (a long pause, not a death: its sockets are its own
- * again), removes all of its members, expired or not (a socket added after its last heartbeat expires
- * later than the node, but is just as dead), and returns the users left with no member at all. "No
- * member", not "no live member": a user whose last sockets were on two dead nodes is then reported by
- * the sweep of the second one only, so exactly once.
+ * KEYS: nodes registry, then users' sockets. ARGV: the dead node's id, leaseMs, then the userId of each
+ * key. Returns { 1, users left with no member at all } after sweeping, or { 0 } if the node is alive
+ * after all: its entry was renewed, or one of these sockets was added after the entry expired and is
+ * still live (the node resumed from a long pause and its heartbeat is on its way; sweeping now would
+ * report a connected user offline).
+ *
+ * Otherwise removes all of the node's members, expired or not (a socket added after its last heartbeat
+ * expires later than the node, but is just as dead). "No member", not "no live member": a user whose
+ * last sockets were on two dead nodes is then reported by the sweep of the second one only, so once.
  */
 const SWEEP_USERS_SCRIPT = `${CLOCK}
 local node = ARGV[1]
-local expiry = redis.call('ZSCORE', KEYS[1], node)
-if expiry and tonumber(expiry) > now then return {} end
+local expiry = tonumber(redis.call('ZSCORE', KEYS[1], node))
+if expiry == nil or expiry > now then return { 0 } end
+local resumed = expiry + tonumber(ARGV[2])
 local mine = node .. '|'
-local gone = {}
+local members = {}
 for i = 2, #KEYS do
-  local removed = 0
-  for _, member in ipairs(redis.call('ZRANGE', KEYS[i], 0, -1)) do
-    if string.sub(member, 1, #mine) == mine then removed = removed + redis.call('ZREM', KEYS[i], member) end
+  members[i] = {}
+  local scored = redis.call('ZRANGE', KEYS[i], 0, -1, 'WITHSCORES')
+  for j = 1, #scored, 2 do
+    if string.sub(scored[j], 1, #mine) == mine then
+      local score = tonumber(scored[j + 1])
+      if score >= resumed and score > now then return { 0 } end
+      table.insert(members[i], scored[j])
+    end
   end
-  if removed > 0 and redis.call('ZCARD', KEYS[i]) == 0 then gone[#gone + 1] = ARGV[i] end
+end
+local gone = { 1 }
+for i = 2, #KEYS do
+  if #members[i] > 0 then
+    redis.call('ZREM', KEYS[i], unpack(members[i]))
+    if redis.call('ZCARD', KEYS[i]) == 0 then gone[#gone + 1] = ARGV[i + 1] end
+  end
 end
 return gone`;
 
@@ -144,14 +194,13 @@ return 1`;
 
 /** The scripts above, as `defineCommand` adds them to the client (namespaced: the client may be shared). */
 interface PresenceScripts {
-  parleyPresenceClock(nodesKey: string, clockKey: string, nodeId: string, gapMs: number): Promise<[number, string | null]>;
-  parleyPresenceAdd(userKey: string, nodeUsersKey: string, member: string, ttlMs: number, userId: string): Promise<number>;
+  parleyPresenceHeartbeat(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  parleyPresenceAdd(userKey: string, nodeUsersKey: string, member: string, leaseMs: number, userId: string): Promise<number>;
   parleyPresenceRemove(userKey: string, nodeUsersKey: string, member: string, userId: string, lastOnNode: '0' | '1'): Promise<number>;
   parleyPresenceForget(userKey: string): Promise<number>;
-  parleyPresenceTouch(clockKey: string, gapMs: number): Promise<number>;
   parleyPresenceOnline(keyCount: number, ...userKeys: string[]): Promise<number[]>;
-  parleyPresenceExpiredNodes(nodesKey: string, clockKey: string, limit: number, gapMs: number, ttlMs: number): Promise<string[]>;
-  parleyPresenceSweepUsers(keyCount: number, ...keysThenArgs: string[]): Promise<string[]>;
+  parleyPresenceExpiredNodes(nodesKey: string, clockKey: string, limit: number, gapMs: number, leaseMs: number): Promise<string[]>;
+  parleyPresenceSweepUsers(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<[0] | [1, ...string[]]>;
   parleyPresenceRetireNode(nodesKey: string, nodeUsersKey: string, nodeId: string): Promise<number>;
 }
 
@@ -159,8 +208,7 @@ function defineScripts(redis: Redis): Redis & PresenceScripts {
   const define = (name: keyof PresenceScripts, lua: string, numberOfKeys?: number): void => {
     redis.defineCommand(name, numberOfKeys === undefined ? { lua } : { lua, numberOfKeys });
   };
-  define('parleyPresenceClock', CLOCK_SCRIPT, 2);
-  define('parleyPresenceTouch', TOUCH_SCRIPT, 1);
+  define('parleyPresenceHeartbeat', HEARTBEAT_SCRIPT);
   define('parleyPresenceAdd', ADD_SCRIPT, 2);
   define('parleyPresenceRemove', REMOVE_SCRIPT, 2);
   define('parleyPresenceForget', FORGET_SCRIPT, 1);
@@ -182,14 +230,16 @@ type State = 'idle' | 'running' | 'crashed' | 'closed';
  * when Redis last served presence and since when without a break. Every
  * read and write that decides an online/offline transition is one Lua script, so racing nodes agree.
  *
- * Every TTL/3 each node re-scores its own sockets and its registry entry. If its entry is missing or
- * expired (Redis lost its data, or the node was swept during a long pause) or a call failed since the
- * last heartbeat, it writes all its sockets back instead, so a Redis restart heals within a heartbeat.
- * Every TTL/3 (jittered) each node also looks for nodes whose entry expired and, holding a per-node lock,
- * removes their sockets and reports the users left with none. Nobody is judged until Redis has served
- * the nodes' calls without a break for a TTL (see `continuity`), so a Redis outage or stall, which expires
- * every entry at once, does not make the first node back sweep all the live ones; and since that is
- * judged in Redis's time, a sweeper's own event-loop lag neither delays nor hastens a verdict.
+ * Every fifth of a TTL each node renews its own sockets and its registry entry for 0.7 TTL, in one
+ * script (see LEASE and the other fractions above it). If its entry is missing or expired (Redis lost
+ * its data, or the node was swept during a long pause) or a call failed since the last heartbeat, the
+ * script writes all its sockets back instead, so a Redis restart heals within a heartbeat. Every tenth
+ * of a TTL (jittered) each node also looks for nodes whose entry expired and, holding a per-node lock,
+ * removes their sockets and reports the users left with none: a dead node's users go offline within
+ * 0.85 TTL. Nobody is judged until Redis has served the nodes' calls without a break for a lease (see
+ * `continuity`), so a Redis outage or stall, which expires every entry at once, does not make the first
+ * node back sweep all the live ones; and since that is judged in Redis's time, a sweeper's own
+ * event-loop lag neither delays nor hastens a verdict.
  *
  * Time is Redis's (TIME inside the scripts), so needs Redis >= 5. Not for Redis Cluster: the scripts
  * touch keys of several users and nodes.
@@ -280,7 +330,7 @@ export class RedisPresence implements Presence {
     sockets.add(socketId);
     this.local.set(userId, sockets);
     try {
-      const wasOffline = await this.redis.parleyPresenceAdd(this.userKey(userId), this.nodeUsersKey(this.nodeId), this.member(socketId), this.ttlMs, userId);
+      const wasOffline = await this.redis.parleyPresenceAdd(this.userKey(userId), this.nodeUsersKey(this.nodeId), this.member(socketId), this.leaseMs(), userId);
       return wasOffline === 1;
     } catch (err) {
       this.fullSyncDue = true;
@@ -385,76 +435,55 @@ export class RedisPresence implements Presence {
   // ---- heartbeat ----
 
   /**
-   * The next heartbeat a third of a TTL after the last one started, or right after it ends if it took
-   * longer (a slow Redis): never two at once, and never a gap longer than the slow call itself.
+   * The next heartbeat a fifth of a TTL after the last one started, or right after it ends if it took
+   * longer (a slow Redis): never two at once, and never a gap longer than the slow call itself. One
+   * that failed is retried sooner, so a short Redis outage does not outlast this node's lease.
    */
-  private scheduleBeat(lastStartedAt: number): void {
-    const delay = Math.max(0, lastStartedAt + this.ttlMs / 3 - performance.now());
+  private scheduleBeat(lastStartedAt: number, failed = false): void {
+    const interval = this.ttlMs * (failed ? BEAT_RETRY : BEAT);
+    const delay = Math.max(0, lastStartedAt + interval - performance.now());
     this.heartbeatTimer = setTimeout(() => {
       const startedAt = performance.now();
+      let beatFailed = false;
       this.beating = this.heartbeat()
-        .catch((err: unknown) => this.log?.warn({ err: errorMessage(err) }, 'presence heartbeat failed, will retry'))
+        .catch((err: unknown) => {
+          beatFailed = true;
+          this.log?.warn({ err: errorMessage(err) }, 'presence heartbeat failed, will retry');
+        })
         .finally(() => {
           this.beating = undefined;
-          if (this.state === 'running') this.scheduleBeat(startedAt);
+          if (this.state === 'running') this.scheduleBeat(startedAt, beatFailed);
         });
     }, delay).unref();
   }
 
+  /**
+   * One script renews every local socket; its arguments are built synchronously from the live map, so
+   * a remove() called from here on reaches Redis after it and cannot be undone by it.
+   */
   private async heartbeat(): Promise<void> {
+    const keys = [this.nodesKey(), this.clockKey(), this.nodeUsersKey(this.nodeId)];
+    const args: (string | number)[] = [this.nodeId, this.leaseMs(), this.gapMs(), this.fullSyncDue ? '1' : '0'];
+    for (const [userId, sockets] of this.local) {
+      keys.push(this.userKey(userId));
+      args.push(userId, sockets.size);
+      for (const socketId of sockets) args.push(this.member(socketId));
+    }
+    this.fullSyncDue = false;
     try {
-      const [now, registeredUntil] = await this.redis.parleyPresenceClock(this.nodesKey(), this.clockKey(), this.nodeId, this.gapMs());
-      // Built synchronously from the live map right after the clock read: a remove() called from here
-      // on reaches Redis after these writes, so they cannot resurrect its socket.
-      const full = this.fullSyncDue || registeredUntil === null || Number(registeredUntil) <= now;
-      this.fullSyncDue = false;
-      const writes = full ? this.rewriteAll(now + this.ttlMs) : this.refreshAll(now + this.ttlMs);
-      // ioredis gives pipelines the scripts too; its types do not say so.
-      (writes as unknown as Pick<PresenceScripts, 'parleyPresenceTouch'>).parleyPresenceTouch(this.clockKey(), this.gapMs());
-      throwFirstError(await writes.exec());
-      if (full) this.log?.debug({ users: this.local.size }, 'presence fully re-registered');
+      const full = await this.redis.parleyPresenceHeartbeat(keys.length, ...keys, ...args);
+      if (full === 1) this.log?.debug({ users: this.local.size }, 'presence fully re-registered');
     } catch (err) {
       this.fullSyncDue = true;
       throw err;
     }
   }
 
-  /**
-   * Re-scores the sockets still in Redis (XX): one that was removed or forgotten meanwhile stays gone.
-   * The registry entry goes last and also XX, so if Redis lost it, the next heartbeat is a full one.
-   */
-  private refreshAll(expiry: number) {
-    const batch = this.redis.pipeline();
-    for (const [userId, sockets] of this.local) {
-      batch.zadd(this.userKey(userId), 'XX', ...this.scored(sockets, expiry));
-    }
-    batch.zadd(this.nodesKey(), 'XX', expiry, this.nodeId);
-    return batch;
-  }
-
-  /**
-   * Writes every local socket, the node's user set and its registry entry back, in one transaction: a
-   * sweeper retiring this node (seen dead during a pause) then sees either none of it or all of it.
-   */
-  private rewriteAll(expiry: number) {
-    const batch = this.redis.multi();
-    for (const [userId, sockets] of this.local) {
-      batch.zadd(this.userKey(userId), ...this.scored(sockets, expiry));
-    }
-    if (this.local.size > 0) batch.sadd(this.nodeUsersKey(this.nodeId), ...this.local.keys());
-    batch.zadd(this.nodesKey(), expiry, this.nodeId);
-    return batch;
-  }
-
-  private scored(sockets: ReadonlySet<string>, expiry: number): (string | number)[] {
-    return [...sockets].flatMap((socketId) => [expiry, this.member(socketId)]);
-  }
-
   // ---- sweeper ----
 
   private scheduleSweep(): void {
     // Jittered, so the nodes' sweeps spread out instead of all racing for the same lock.
-    const delay = (this.ttlMs / 3) * (0.5 + Math.random());
+    const delay = this.ttlMs * SWEEP * (0.5 + Math.random());
     this.sweepTimer = setTimeout(() => {
       this.sweeping = this.sweep()
         .catch((err: unknown) => this.log?.warn({ err: errorMessage(err) }, 'presence sweep failed, will retry'))
@@ -466,7 +495,7 @@ export class RedisPresence implements Presence {
   }
 
   private async sweep(): Promise<void> {
-    const expired = await this.redis.parleyPresenceExpiredNodes(this.nodesKey(), this.clockKey(), NODES_PER_SWEEP, this.gapMs(), this.ttlMs);
+    const expired = await this.redis.parleyPresenceExpiredNodes(this.nodesKey(), this.clockKey(), NODES_PER_SWEEP, this.gapMs(), this.leaseMs());
     for (const nodeId of expired) {
       if (this.state !== 'running') return;
       // Our own entry expires only if our heartbeats fail; our next good one renews it.
@@ -474,9 +503,14 @@ export class RedisPresence implements Presence {
     }
   }
 
+  /** How long a heartbeat keeps this node's entries live. */
+  private leaseMs(): number {
+    return Math.round(this.ttlMs * LEASE);
+  }
+
   /** A break in the nodes' calls longer than this means Redis was down or stalled (see `continuity`). */
   private gapMs(): number {
-    return this.ttlMs / 2;
+    return Math.round(this.ttlMs * GAP);
   }
 
   private async sweepNode(nodeId: string): Promise<void> {
@@ -487,7 +521,12 @@ export class RedisPresence implements Presence {
     do {
       const [next, userIds] = await this.redis.sscan(this.nodeUsersKey(nodeId), cursor, 'COUNT', BATCH);
       cursor = next;
-      const gone = userIds.length > 0 ? await this.sweepUsers(nodeId, userIds) : [];
+      if (userIds.length === 0) continue;
+      const [swept, ...gone] = await this.sweepUsers(nodeId, userIds);
+      if (swept === 0) {
+        this.log?.info({ node: nodeId, wentOffline }, 'a node taken for dead is alive again, sweep stopped');
+        return;
+      }
       wentOffline += gone.length;
       // Reported batch by batch: these users are already gone from Redis, so a later failure must not
       // swallow them (nobody else will report them).
@@ -497,9 +536,9 @@ export class RedisPresence implements Presence {
     this.log?.info({ deadNode: nodeId, wentOffline, retired: retired === 1 }, 'swept a node that stopped heartbeating');
   }
 
-  private sweepUsers(nodeId: string, userIds: readonly string[]): Promise<string[]> {
+  private sweepUsers(nodeId: string, userIds: readonly string[]): Promise<[0] | [1, ...string[]]> {
     const keys = userIds.map((userId) => this.userKey(userId));
-    return this.redis.parleyPresenceSweepUsers(keys.length + 1, this.nodesKey(), ...keys, nodeId, ...userIds);
+    return this.redis.parleyPresenceSweepUsers(keys.length + 1, this.nodesKey(), ...keys, nodeId, this.leaseMs(), ...userIds);
   }
 
   private notifyExpired(userIds: readonly string[]): void {
