@@ -151,15 +151,15 @@ export class MongoStore implements Store {
       if (conversations.length === 0) break;
       after = conversations.at(-1)!._id;
       // One query and one delete per page of conversations, not per conversation. Each conversation
-      // keeps its newest message (its preview, and the seq new messages follow), so at most one old
-      // message per conversation is read and kept: reading that many more still finds `remaining`.
-      const lastSeqs = new Map(conversations.map((c) => [c._id, c.lastSeq]));
-      const remaining = limit - deleted;
-      const old = await this.models.messages
-        .find({ conversationId: { $in: [...lastSeqs.keys()] }, createdAt: { $lt: before } }, { _id: 1, conversationId: 1, seq: 1 })
-        .limit(remaining + conversations.length)
-        .lean<Pick<MessageDoc, '_id' | 'conversationId' | 'seq'>[]>();
-      const doomed = old.filter((m) => m.seq < (lastSeqs.get(m.conversationId) ?? 0)).slice(0, remaining);
+      // keeps its newest message (its preview, and the seq new messages follow): the query asks for
+      // exactly the older ones, so kept messages never fill the page, even where a process stopped
+      // between storing messages and publishing their lastSeq and several sit at or above it.
+      const older = conversations.filter((c) => c.lastSeq > 1).map((c) => ({ conversationId: c._id, seq: { $lt: c.lastSeq } }));
+      if (older.length === 0) continue;
+      const doomed = await this.models.messages
+        .find({ $or: older, createdAt: { $lt: before } }, { _id: 1 })
+        .limit(limit - deleted)
+        .lean<Pick<MessageDoc, '_id'>[]>();
       if (doomed.length === 0) continue;
       const result = await this.models.messages.deleteMany({ _id: { $in: doomed.map((m) => m._id) } });
       deleted += result.deletedCount;

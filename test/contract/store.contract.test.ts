@@ -22,6 +22,11 @@ import { dropDatabase, freshDatabaseUri, TEST_MONGODB_BASE } from '../support/mo
 interface StoreFixture {
   readonly store: Store;
   readonly peer?: Store;
+  /**
+   * Sets a conversation's published lastSeq back, as a process stopped between storing messages and
+   * publishing their seq leaves it. Drivers that store and publish in two steps (multiProcess) have it.
+   */
+  unpublishLastSeq?(conversationId: string, lastSeq: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,6 +69,14 @@ describeStoreContract({
     return {
       store,
       peer,
+      async unpublishLastSeq(conversationId, lastSeq) {
+        const conn = await mongoose.createConnection(uri, { serverSelectionTimeoutMS: 5000 }).asPromise();
+        try {
+          await conn.db!.collection<{ _id: string }>('conversations').updateOne({ _id: conversationId }, { $set: { lastSeq } });
+        } finally {
+          await conn.close();
+        }
+      },
       async close() {
         await Promise.all([store.close(), peer.close()]);
         await dropDatabase(uri);
@@ -757,6 +770,24 @@ function describeStoreContract(driver: StoreDriver): void {
         const { users, conversation } = await newGroupOf(1);
         await store.appendMessages(conversation.id, Array.from({ length: 5 }, () => draft(users[0]!.id, { createdAt: daysAgo(60) })));
         expect(await store.deleteMessagesBefore('group', daysAgo(30), 2)).to.equal(2);
+      });
+
+      // Defined for the driver that stores messages and publishes their seq in two steps.
+      if (driver.multiProcess) it('deletes old messages even where a conversation holds many at or above its published lastSeq', async () => {
+        const { users, conversation: stalled } = await newGroupOf(1);
+        const { conversation: other } = await newGroupOf(1);
+        const author = users[0]!.id;
+        // More than a page of conversations (200) could make room for, if kept messages were read at all.
+        const stuck = 250;
+        await store.appendMessages(stalled.id, Array.from({ length: stuck }, () => draft(author, { createdAt: daysAgo(60) })));
+        await fixture.unpublishLastSeq!(stalled.id, 1);
+        await store.appendMessages(other.id, Array.from({ length: 3 }, () => draft(other.members[0]!.userId, { createdAt: daysAgo(60) })));
+
+        // Every conversation before `other` keeps what sits at or above its lastSeq; those must not take `other`'s turn.
+        let deleted = 0;
+        for (let n; (n = await store.deleteMessagesBefore('group', daysAgo(30), 2)) > 0; ) deleted += n;
+        expect((await listAll(other.id, other.members[0]!.userId)).map((m) => m.seq)).to.deep.equal([3]);
+        expect(await listAll(stalled.id, author), 'nothing at or above the published lastSeq').to.have.length(stuck);
       });
 
       it('deletes sessions that expired or were revoked before the cutoff, and no live one', async () => {
