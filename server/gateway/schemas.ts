@@ -22,8 +22,9 @@ export function createSchemas(limits: ParleyConfig['limits']) {
   const meta = z.record(z.string(), z.unknown()).superRefine((value, ctx) => {
     const json = JSON.stringify(value);
     if (Buffer.byteLength(json) > limits.maxMetaBytes) tooLarge(ctx, `larger than ${limits.maxMetaBytes} bytes of JSON`);
-    // `$` and `.` in keys have meaning to MongoDB; refusing them keeps meta inert data.
-    if (/"[$][^"]*":|"[^"]*\.[^"]*":/.test(json)) ctx.addIssue({ code: 'custom', message: 'keys must not start with $ or contain .' });
+    // `$` and `.` in keys have meaning to MongoDB, and `__proto__` to JavaScript objects; refusing
+    // them keeps meta inert data.
+    if (/"[$][^"]*":|"[^"]*\.[^"]*":|"__proto__":/.test(json)) ctx.addIssue({ code: 'custom', message: 'keys must not start with $, contain . or be __proto__' });
   });
   // bcrypt reads at most 72 bytes; a longer password would be silently truncated, so it is refused.
   const password = z

@@ -407,6 +407,18 @@ function describeStoreContract(driver: StoreDriver): void {
         expect(await store.getMessage(results[0]!.message.id)).to.deep.equal(results[0]!.message);
       });
 
+      it('stores a meta key named __proto__ as data, not as a prototype', async () => {
+        // The API refuses such keys; a store must still never turn data into an object's prototype.
+        const { users, conversation } = await newGroupOf(1);
+        const meta = JSON.parse('{"__proto__":{"admin":true}}') as Record<string, unknown>;
+        const [result] = await store.appendMessages(conversation.id, [draft(users[0]!.id, { meta })]);
+        const stored = await store.getMessage(result!.message.id);
+        for (const message of [result!.message, stored!]) {
+          expect(Object.getPrototypeOf(message.meta)).to.equal(Object.prototype);
+          expect((message.meta as { admin?: unknown }).admin).to.equal(undefined);
+        }
+      });
+
       it('continues from the last seq on later calls', async () => {
         const { users, conversation } = await newGroupOf(1);
         await store.appendMessages(conversation.id, [draft(users[0]!.id), draft(users[0]!.id)]);

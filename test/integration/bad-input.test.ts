@@ -41,6 +41,7 @@ describe('bad input at the edge (MongoDB store)', function () {
     ['an oversized text', () => ({ conversationId, clientMsgId: 'b6', text: 'x'.repeat(101) }), 'payload_too_large'],
     ['oversized meta', () => ({ conversationId, clientMsgId: 'b7', text: 'x', meta: { blob: 'y'.repeat(80) } }), 'payload_too_large'],
     ['a $ key in meta', () => ({ conversationId, clientMsgId: 'b8', text: 'x', meta: { $where: '1' } }), 'invalid_payload'],
+    ['a __proto__ key in meta', () => ({ conversationId, clientMsgId: 'b8p', text: 'x', meta: JSON.parse('{"a":{"__proto__":{"admin":true}}}') }), 'invalid_payload'],
     ['an array payload', () => [conversationId, 'b9', 'x'], 'invalid_payload'],
     ['a null payload', () => null, 'invalid_payload'],
     ['an unknown conversation', () => ({ conversationId: otherId, clientMsgId: 'b10', text: 'x' }), 'not_found'],
