@@ -231,15 +231,30 @@ function webDistDir(): string {
 
 /**
  * Runs a start-up step that needs `what`; a failure becomes `unavailable` naming the service and its
- * setting, so `parley start` exits with one clear line instead of a driver's stack trace.
+ * setting, so `parley start` exits with one clear line instead of a driver's stack trace: "cannot
+ * reach" when the connection failed, "failed" when the service answered with an error (a refused
+ * login, say). The original error stays attached as the cause.
  */
 async function reaching<T>(what: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (err) {
     if (err instanceof ConfigError || (err instanceof ParleyError && err.code !== 'unavailable')) throw err;
-    // A driver's own "cannot reach RabbitMQ: …" would otherwise say it twice.
-    const cause = (err instanceof Error ? err.message : String(err)).replace(/^cannot reach [^:]+: /, '');
-    throw new ParleyError('unavailable', `cannot reach ${what} at start-up: ${cause}`);
+    // A driver's own wrapper (RabbitMQ's "RabbitMQ: …") would otherwise say it twice.
+    const root = err instanceof ParleyError && err.cause !== undefined ? err.cause : err;
+    const message = root instanceof Error ? root.message : String(root);
+    const verdict = isConnectionFailure(root) ? `cannot reach ${what}` : `${what} failed`;
+    throw new ParleyError('unavailable', `${verdict} at start-up: ${message}`, undefined, { cause: err });
   }
+}
+
+/** Network-level failures and the drivers' ways of saying they gave up connecting. */
+const CONNECTION_FAILURE = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ECONNRESET|EPIPE|ServerSelection|MaxRetriesPerRequest|Connection is closed|timed out/i;
+
+function isConnectionFailure(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
+    const code = (e as { code?: unknown }).code;
+    if (CONNECTION_FAILURE.test(`${e.name} ${typeof code === 'string' ? code : ''} ${e.message}`)) return true;
+  }
+  return false;
 }

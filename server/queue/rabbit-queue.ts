@@ -149,7 +149,7 @@ export class RabbitQueue implements Queue {
     } catch (err) {
       this.connection = undefined;
       await connection.close().catch(() => undefined);
-      throw new ParleyError('unavailable', `cannot reach RabbitMQ: ${errorMessage(err)}`);
+      throw new ParleyError('unavailable', `RabbitMQ: ${errorMessage(err)}`, undefined, { cause: err });
     }
   }
 

@@ -30,4 +30,11 @@ describe('start-up with a dependency down', function () {
     expect(stderr).to.match(/^cannot reach RabbitMQ \(AMQP_URL\) at start-up: /m);
     expect(stderr).not.to.contain('    at ');
   });
+
+  it('says RabbitMQ failed, not that it cannot be reached, when it refuses the login', async () => {
+    const { code, stderr } = await start({ AMQP_URL: 'amqp://guest:not-the-password@127.0.0.1:5672' });
+    expect(code).to.equal(1);
+    expect(stderr).to.match(/^RabbitMQ \(AMQP_URL\) failed at start-up: .*ACCESS.REFUSED/m);
+    expect(stderr).not.to.contain('    at ');
+  });
 });
