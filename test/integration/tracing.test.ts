@@ -60,7 +60,7 @@ describe('trace ids in the logs (MongoDB, RabbitMQ)', function () {
       }, 20_000, 100);
       const event = lines.find((l) => l.msg === 'socket event' && l['event'] === 'message:send' && l.traceId === handled.traceId);
       expect(event, `a message:send socket event with traceId ${handled.traceId}`).to.not.equal(undefined);
-      expect(handled.traceId).to.match(/^[0-9a-f]{16}$/);
+      expect(handled.traceId).to.match(/^[0-9a-f]{32}$/);
       // The offline notification the job handed to the pipeline went through it under the same trace.
       await eventually(async () => {
         const inbox = await api(server, 'GET', '/v1/notifications', { token: bob.accessToken });
