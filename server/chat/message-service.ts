@@ -55,8 +55,8 @@ export class MessageService {
 
   async send(senderId: string, input: SendInput): Promise<Message> {
     await this.sendLimiter.consume(senderId);
-    const conversation = await this.conversations.requireMember(senderId, input.conversationId);
-    await this.requireNotBlocked(senderId, conversation);
+    const conversation = this.conversations.cachedMember(senderId, input.conversationId) ?? (await this.conversations.requireMember(senderId, input.conversationId));
+    if (this.blockedBy(senderId, conversation) ?? (await this.loadBlockedBy(senderId, conversation))) throw new ParleyError('blocked', 'this user blocked you');
     if (input.deliverAt && input.deliverAt.getTime() > Date.now()) return this.schedule(senderId, conversation, input, input.deliverAt);
     const { message } = await this.batcher.append(conversation, {
       senderId,
@@ -188,11 +188,15 @@ export class MessageService {
     return { message, conversation };
   }
 
-  private async requireNotBlocked(senderId: string, conversation: ConversationRecord): Promise<void> {
-    if (conversation.type !== 'direct') return;
-    const otherId = conversation.members.find((m) => m.userId !== senderId)?.userId;
-    if (!otherId) return;
-    if (await this.users.hasBlocked(otherId, senderId)) throw new ParleyError('blocked', 'this user blocked you');
+  /** Whether the other member of a direct conversation blocked the sender; undefined if not cached. */
+  private blockedBy(senderId: string, conversation: ConversationRecord): boolean | undefined {
+    const otherId = directPeer(senderId, conversation);
+    return otherId === undefined ? false : this.users.cachedHasBlocked(otherId, senderId);
+  }
+
+  private async loadBlockedBy(senderId: string, conversation: ConversationRecord): Promise<boolean> {
+    const otherId = directPeer(senderId, conversation);
+    return otherId !== undefined && (await this.users.hasBlocked(otherId, senderId));
   }
 
   private async withStatuses(userId: string, conversation: ConversationRecord, messages: readonly MessageRecord[]): Promise<Message[]> {
@@ -202,4 +206,10 @@ export class MessageService {
     const memberIds = conversation.members.map((m) => m.userId);
     return wire.map((m) => withStatus(m, userId, cursors, memberIds));
   }
+}
+
+/** The other member of a direct conversation; undefined for groups (blocks do not apply there). */
+function directPeer(userId: string, conversation: ConversationRecord): string | undefined {
+  if (conversation.type !== 'direct') return undefined;
+  return conversation.members.find((m) => m.userId !== userId)?.userId;
 }

@@ -193,17 +193,17 @@ function answering(socket: ParleySocket, log: Logger, metrics: Metrics, inFlight
       }
       inFlight.enter();
       // Every log line of this event, and every job it publishes, carries this trace id.
-      withTrace(newTraceId(), () => {
+      void withTrace(newTraceId(), async () => {
         log.debug({ event, userId: socket.data.userId }, 'socket event');
-        Promise.resolve()
-          .then(() => run(parsePayload(schema, payload)))
-          .then((data) => reply({ ok: true, ...data }))
-          .catch((err: unknown) => {
-            const error = toParleyError(err);
-            if (error.code === 'internal') log.error({ err, event, userId: socket.data.userId }, 'handler failed');
-            fail(error);
-          })
-          .finally(() => inFlight.leave());
+        try {
+          reply({ ok: true, ...(await run(parsePayload(schema, payload))) });
+        } catch (err) {
+          const error = toParleyError(err);
+          if (error.code === 'internal') log.error({ err, event, userId: socket.data.userId }, 'handler failed');
+          fail(error);
+        } finally {
+          inFlight.leave();
+        }
       });
     };
     socket.on(event, listener as never);

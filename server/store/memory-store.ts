@@ -258,13 +258,18 @@ export class MemoryStore implements Store {
     const results = drafts.map((draft) => this.appendOne(conversationId, timeline, draft));
     const newest = this.messages.get(timeline[timeline.length - 1] ?? '');
     if (newest && newest.seq > conversation.lastSeq) {
-      this.putConversation({
-        ...conversation,
-        lastSeq: newest.seq,
-        lastMessage: { id: newest.id, seq: newest.seq, senderId: newest.senderId, text: newest.text, createdAt: newest.createdAt },
-        lastActivityAt: newest.createdAt,
-        updatedAt: new Date(),
-      });
+      // Built from frozen parts (members, the stored message), so a shallow freeze keeps it immutable;
+      // a deep copy per append was the memory store's largest cost under load.
+      this.conversations.set(
+        conversationId,
+        Object.freeze({
+          ...conversation,
+          lastSeq: newest.seq,
+          lastMessage: Object.freeze({ id: newest.id, seq: newest.seq, senderId: newest.senderId, text: newest.text, createdAt: newest.createdAt }),
+          lastActivityAt: newest.createdAt,
+          updatedAt: new Date(),
+        }),
+      );
     }
     for (const { message, duplicate } of results) {
       if (duplicate || message.senderId === null) continue;
@@ -278,14 +283,19 @@ export class MemoryStore implements Store {
     const existingId = this.idempotencyKeys.get(key);
     const existing = existingId === undefined ? undefined : this.messages.get(existingId);
     if (existing) return { message: existing, duplicate: true };
-    const message = freeze<MessageRecord>({
+    // Field by field rather than freeze(copy(…)) of a spread: only meta and the date are the caller's.
+    const message: MessageRecord = Object.freeze({
       id: newId(),
       conversationId,
       seq: timeline.length + 1,
-      ...draft,
+      senderId: draft.senderId,
+      clientMsgId: draft.clientMsgId,
+      text: draft.text,
+      meta: draft.meta === null ? null : freeze(draft.meta),
+      createdAt: new Date(draft.createdAt.getTime()),
       editedAt: null,
       deletedAt: null,
-      hiddenFor: [],
+      hiddenFor: NOBODY,
     });
     this.messages.set(message.id, message);
     this.idempotencyKeys.set(key, message.id);
@@ -434,7 +444,7 @@ export class MemoryStore implements Store {
         ? { ...current, readSeq: Math.max(current.readSeq, seq), deliveredSeq: Math.max(current.deliveredSeq, seq) }
         : { ...current, deliveredSeq: Math.max(current.deliveredSeq, seq) };
     const moved = kind === 'read' ? next.readSeq > current.readSeq : next.deliveredSeq > current.deliveredSeq;
-    const cursor = freeze<CursorRecord>(next);
+    const cursor: CursorRecord = Object.freeze(next);
     this.cursors.set(key, cursor);
     return { moved, cursor };
   }
@@ -464,6 +474,8 @@ export class MemoryStore implements Store {
     return frozen;
   }
 }
+
+const NOBODY: readonly string[] = Object.freeze([]);
 
 /** A frozen deep copy, so no caller can change what is stored, nor see later changes. */
 function freeze<T extends object>(value: T): T {

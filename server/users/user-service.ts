@@ -67,7 +67,13 @@ export class UserService {
 
   /** Whether `userId` has blocked `otherUserId`. */
   async hasBlocked(userId: string, otherUserId: string): Promise<boolean> {
-    return (await this.blockLists([userId])).get(userId)?.has(otherUserId) ?? false;
+    return this.cachedHasBlocked(userId, otherUserId) ?? (await this.blockLists([userId])).get(userId)?.has(otherUserId) ?? false;
+  }
+
+  /** `hasBlocked` from the cache alone, without a promise; undefined when the list is not cached. */
+  cachedHasBlocked(userId: string, otherUserId: string): boolean | undefined {
+    const hit = this.blockCache.get(userId);
+    return hit && hit.expiresAt > Date.now() ? hit.blocked.has(otherUserId) : undefined;
   }
 
   /** Those of `candidates` that neither blocked `userId` nor were blocked by them. */
