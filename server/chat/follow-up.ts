@@ -51,27 +51,31 @@ export class FollowUpPublisher {
       const memberIds = conversation.members.map((m) => m.userId);
       const online = await this.presence.online(memberIds);
       await Promise.all(messages.map((m) => this.publishOne(m, memberIds.filter((id) => id !== m.senderId && !online.has(id)))));
-      await this.markDone(messages.map((m) => m.id));
     } catch (err) {
       this.log.warn({ err, conversationId: conversation.id, count: messages.length }, 'follow-up not published; the outbox will retry');
+      return;
     }
+    // Not awaited: waiting out the mark window here kept every batch's records and closures alive for
+    // 50 ms, long enough to survive a young-generation collection and be copied by it.
+    this.markDone(messages.map((m) => m.id));
   }
 
   /**
    * Marks in batches: under load many conversations' group commits publish within milliseconds of each
    * other, and one write then covers them all (a store trip per batch was a quarter of all commands per
-   * message). Resolves once the write covering `ids` is done. A crash before it only means the outbox
-   * republishes them, which consumers make harmless.
+   * message). A crash or a failed write before it only means the outbox republishes them, which
+   * consumers make harmless.
    */
-  private markDone(ids: readonly string[]): Promise<void> {
+  private markDone(ids: readonly string[]): void {
     this.marks.push(...ids);
-    this.marking ??= new Promise((resolve) => setTimeout(resolve, MARK_WINDOW_MS)).then(() => {
-      const batch = this.marks;
-      this.marks = [];
-      this.marking = undefined;
-      return this.store.markFollowUpsDone(batch);
-    });
-    return this.marking;
+    this.marking ??= new Promise((resolve) => setTimeout(resolve, MARK_WINDOW_MS))
+      .then(() => {
+        const batch = this.marks;
+        this.marks = [];
+        this.marking = undefined;
+        return this.store.markFollowUpsDone(batch);
+      })
+      .catch((err: unknown) => this.log.warn({ err }, 'follow-up marks not stored; the outbox will republish those messages'));
   }
 
   /** Republishes follow-up work still pending after `graceMs` (the outbox reconciler's pass). */
