@@ -55,8 +55,10 @@ export class MessageService {
 
   async send(senderId: string, input: SendInput): Promise<Message> {
     await this.sendLimiter.consume(senderId);
+    // Cache hits are answered without a promise; only misses go to the store.
     const conversation = this.conversations.cachedMember(senderId, input.conversationId) ?? (await this.conversations.requireMember(senderId, input.conversationId));
-    if (this.blockedBy(senderId, conversation) ?? (await this.loadBlockedBy(senderId, conversation))) throw new ParleyError('blocked', 'this user blocked you');
+    const blocked = this.blockedBy(senderId, conversation) ?? (await this.loadBlockedBy(senderId, conversation));
+    if (blocked) throw new ParleyError('blocked', 'this user blocked you');
     if (input.deliverAt && input.deliverAt.getTime() > Date.now()) return this.schedule(senderId, conversation, input, input.deliverAt);
     const { message } = await this.batcher.append(conversation, {
       senderId,
