@@ -113,6 +113,8 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
     points: config.limits.messagesPerSecond,
     durationSeconds: 1,
     describe: `more than ${config.limits.messagesPerSecond} messages per second`,
+    // A tenth of the budget per Redis round trip, at most 16: 2 points at the default of 20.
+    lease: Math.min(16, Math.floor(config.limits.messagesPerSecond / 10)),
   });
   const events = new EventPublisher(queue, producer, logger);
   const auth = new AuthService(store, config.auth, realtime, events, logger, new LoginThrottle(rateLimits, config.security));

@@ -21,6 +21,19 @@ export interface LimiterSpec {
   readonly blockSeconds?: number;
   /** The refusal's message, e.g. "more than 20 messages per second". */
   readonly describe: string;
+  /**
+   * With Redis: points a node takes from the shared budget at once and then spends locally (default 1,
+   * every point from Redis). A round trip per point was a quarter of a cross-node message's cost. A
+   * node's unspent points lapse with the window, so a key spread over n nodes may be refused up to
+   * (n − 1) × (lease − 1) points early; never later.
+   */
+  readonly lease?: number;
+}
+
+/** Points one node took from the shared budget of a key and has not spent yet. */
+interface Lease {
+  readonly left: number;
+  readonly until: number;
 }
 
 /**
@@ -77,16 +90,52 @@ export class RateLimits {
           insuranceLimiter: memory,
         })
       : memory;
+    const size = this.redis ? Math.max(1, Math.floor(spec.lease ?? 1)) : 1;
+    const leases = new Map<string, Lease>();
+    /** Refills under way: concurrent sends of one key share one, so none overwrites another's lease. */
+    const refilling = new Map<string, Promise<void>>();
+    const spend = (key: string): boolean => {
+      const held = leases.get(key);
+      if (!held || held.until <= Date.now()) return false;
+      if (held.left > 1) leases.set(key, { left: held.left - 1, until: held.until });
+      else leases.delete(key);
+      return true;
+    };
+    /** Takes `size` points from the budget; keeps those it allowed, or throws rate_limited if none. */
+    const take = async (key: string): Promise<Lease> => {
+      try {
+        const taken = await limiter.consume(key, size);
+        return { left: size, until: Date.now() + taken.msBeforeNext };
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        // The counter moved by `size`; the points that still fitted under the budget are ours.
+        const granted = size - (rejection.consumedPoints - spec.points);
+        if (granted > 0) return { left: granted, until: Date.now() + rejection.msBeforeNext };
+        throw new ParleyError('rate_limited', spec.describe, { retryAfterMs: Math.max(1, Math.ceil(rejection.msBeforeNext)) });
+      }
+    };
+    const refill = (key: string): Promise<void> => {
+      const pending = take(key)
+        .then((lease) => {
+          leases.set(key, lease);
+          // A lapsed lease would otherwise stay for every key that spent less than a whole one.
+          setTimeout(() => leases.get(key)?.until === lease.until && leases.delete(key), lease.until - Date.now()).unref();
+        })
+        .finally(() => refilling.delete(key));
+      refilling.set(key, pending);
+      return pending;
+    };
     return {
       async consume(key) {
-        try {
-          await limiter.consume(key);
-        } catch (rejection) {
-          if (!(rejection instanceof RateLimiterRes)) throw rejection;
-          throw new ParleyError('rate_limited', spec.describe, { retryAfterMs: Math.max(1, Math.ceil(rejection.msBeforeNext)) });
+        if (size === 1) {
+          await take(key);
+          return;
         }
+        // Each pass either spends a point or waits for a refill, which grants one at least or throws.
+        while (!spend(key)) await (refilling.get(key) ?? refill(key));
       },
       async reset(key) {
+        leases.delete(key);
         await limiter.delete(key);
       },
       async waitFor(key) {

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { ParleyError } from '../../server/errors.js';
+import { RateLimits } from '../../server/security/index.js';
+
+const REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** Spends until refused; how many were allowed. */
+async function spendUntilRefused(consume: () => Promise<void>, atMost = 1000): Promise<number> {
+  for (let n = 0; n < atMost; n++) {
+    try {
+      await consume();
+    } catch (err) {
+      expect(err).to.be.instanceOf(ParleyError);
+      expect((err as ParleyError).code).to.equal('rate_limited');
+      return n;
+    }
+  }
+  throw new Error('never refused');
+}
+
+describe('a budget shared through Redis with leases', () => {
+  const opened: RateLimits[] = [];
+  const redis = new Redis(REDIS_URL);
+  /** A node's limiters, once its Redis client is ready (before that the per-node insurance answers). */
+  const node = async (prefix: string): Promise<RateLimits> => {
+    const limits = RateLimits.connect(REDIS_URL, prefix);
+    opened.push(limits);
+    await sleep(300);
+    return limits;
+  };
+  const spec = (lease: number) => ({ name: 'send', points: 10, durationSeconds: 10, describe: 'more than 10 messages', lease });
+
+  after(async () => {
+    await Promise.all(opened.map((l) => l.close()));
+    redis.disconnect();
+  });
+
+  it('takes a lease of points from Redis at once and spends it locally', async () => {
+    const prefix = `test-${randomUUID()}`;
+    const sends = (await node(prefix)).create(spec(4));
+    await sends.consume('ann');
+    expect(await redis.get(`${prefix}:rl:send:ann`)).to.equal('4');
+    await sends.consume('ann');
+    await sends.consume('ann');
+    await sends.consume('ann');
+    expect(await redis.get(`${prefix}:rl:send:ann`)).to.equal('4');
+    await sends.consume('ann');
+    expect(await redis.get(`${prefix}:rl:send:ann`)).to.equal('8');
+  });
+
+  it('allows exactly the budget on one node, however the lease divides it', async () => {
+    for (const lease of [1, 3, 4, 10, 16]) {
+      const sends = (await node(`test-${randomUUID()}`)).create(spec(lease));
+      expect(await spendUntilRefused(() => sends.consume('bob')), `lease ${lease}`).to.equal(10);
+    }
+  });
+
+  it('gives concurrent sends of one key one refill, so none is refused early', async () => {
+    const sends = (await node(`test-${randomUUID()}`)).create(spec(4));
+    const outcomes = await Promise.allSettled(Array.from({ length: 12 }, () => sends.consume('ann')));
+    expect(outcomes.filter((o) => o.status === 'fulfilled')).to.have.length(10);
+  });
+
+  it('never lets two nodes together exceed the budget, and refuses at most (lease − 1) per other node early', async () => {
+    const prefix = `test-${randomUUID()}`;
+    const one = (await node(prefix)).create(spec(4));
+    const two = (await node(prefix)).create(spec(4));
+    let allowed = 0;
+    for (let i = 0; i < 40; i++) {
+      try {
+        await (i % 2 === 0 ? one : two).consume('ann');
+        allowed++;
+      } catch (err) {
+        expect((err as ParleyError).code).to.equal('rate_limited');
+      }
+    }
+    expect(allowed).to.be.at.most(10);
+    expect(allowed).to.be.at.least(10 - 3);
+  });
+});
