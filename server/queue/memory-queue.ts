@@ -181,10 +181,14 @@ export class MemoryQueue implements Queue {
   }
 
   /** Runs `enqueue` after `ms` unless the queue is closed first. */
-  private later(ms: number, enqueue: () => void): void {
+  private later(ms: number, enqueue: () => void, due = Date.now() + ms): void {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
-      enqueue();
+      // Timers run on a monotonic clock rounded to the millisecond and may fire a millisecond before
+      // the wall clock reaches `due`; a delayed job must never arrive early.
+      const early = due - Date.now();
+      if (early > 0) this.later(early, enqueue, due);
+      else enqueue();
     }, ms);
     // A pending retry or delayed job must not keep an otherwise finished process alive.
     timer.unref();
