@@ -114,12 +114,16 @@ export class RateLimits {
         throw new ParleyError('rate_limited', spec.describe, { retryAfterMs: Math.max(1, Math.ceil(rejection.msBeforeNext)) });
       }
     };
+    const forgetLapsed = (key: string, lease: Lease): void => {
+      if (leases.get(key)?.until === lease.until) leases.delete(key);
+    };
     const refill = (key: string): Promise<void> => {
       const pending = take(key)
         .then((lease) => {
           leases.set(key, lease);
-          // A lapsed lease would otherwise stay for every key that spent less than a whole one.
-          setTimeout(() => leases.get(key)?.until === lease.until && leases.delete(key), lease.until - Date.now()).unref();
+          // `spend` ignores a lapsed lease; this only keeps keys that spent less than a whole one from
+          // staying in the map for good.
+          setTimeout(() => forgetLapsed(key, lease), lease.until - Date.now()).unref();
         })
         .finally(() => refilling.delete(key));
       refilling.set(key, pending);

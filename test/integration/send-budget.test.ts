@@ -24,12 +24,22 @@ async function spendUntilRefused(consume: () => Promise<void>, atMost = 1000): P
 describe('a budget shared through Redis with leases', () => {
   const opened: RateLimits[] = [];
   const redis = new Redis(REDIS_URL);
-  /** A node's limiters, once its Redis client is ready (before that the per-node insurance answers). */
+  /**
+   * A node's limiters, once its Redis client answers: until then the per-node insurance limiter does,
+   * so a probe is spent until Redis holds it.
+   */
   const node = async (prefix: string): Promise<RateLimits> => {
     const limits = RateLimits.connect(REDIS_URL, prefix);
     opened.push(limits);
-    await sleep(300);
-    return limits;
+    const probe = limits.create({ name: 'probe', points: 1_000_000, durationSeconds: 10, describe: 'probe' });
+    // Per node: nodes of one test share a prefix, and another node's probe proves nothing of this one.
+    const key = `ready-${randomUUID()}`;
+    for (let attempt = 0; attempt < 100; attempt++) {
+      await probe.consume(key);
+      if ((await redis.get(`${prefix}:rl:probe:${key}`)) !== null) return limits;
+      await sleep(20);
+    }
+    throw new Error('the limiters never reached Redis');
   };
   const spec = (lease: number) => ({ name: 'send', points: 10, durationSeconds: 10, describe: 'more than 10 messages', lease });
 
