@@ -41,7 +41,12 @@ export class MemoryStore implements Store {
   private readonly messages = new Map<string, MessageRecord>();
   /** Per conversation, message ids by seq - 1. */
   private readonly timelines = new Map<string, string[]>();
-  private readonly idempotencyKeys = new Map<string, string>();
+  /**
+   * Message ids by clientMsgId, per conversation and sender (key `conversationId|senderId`). Not one map
+   * keyed by all three: that key string would be built per message and kept as long as the message, a
+   * third of what each stored message held on the heap.
+   */
+  private readonly clientMsgIds = new Map<string, Map<string, string>>();
   private readonly cursors = new Map<string, CursorRecord>();
   /** key → the decided value ('' for a plain claim) and when it was made. */
   private readonly claims = new Map<string, { readonly value: string; readonly at: Date }>();
@@ -81,7 +86,7 @@ export class MemoryStore implements Store {
         // Each conversation keeps its newest message, as in the MongoDB driver.
         if (!m || m.createdAt >= before || m.seq >= c.lastSeq) continue;
         this.messages.delete(id);
-        this.idempotencyKeys.delete(`${m.conversationId}|${m.senderId}|${m.clientMsgId}`);
+        this.clientMsgIds.get(senderKey(m.conversationId, m.senderId))?.delete(m.clientMsgId);
         this.pendingFollowUps.delete(id);
         deleted += 1;
       }
@@ -279,8 +284,10 @@ export class MemoryStore implements Store {
   }
 
   private appendOne(conversationId: string, timeline: string[], draft: MessageDraft): AppendResult {
-    const key = `${conversationId}|${draft.senderId}|${draft.clientMsgId}`;
-    const existingId = this.idempotencyKeys.get(key);
+    const key = senderKey(conversationId, draft.senderId);
+    let sent = this.clientMsgIds.get(key);
+    if (!sent) this.clientMsgIds.set(key, (sent = new Map()));
+    const existingId = sent.get(draft.clientMsgId);
     const existing = existingId === undefined ? undefined : this.messages.get(existingId);
     if (existing) return { message: existing, duplicate: true };
     // Field by field rather than freeze(copy(…)) of a spread: only meta and the date are the caller's.
@@ -298,7 +305,7 @@ export class MemoryStore implements Store {
       hiddenFor: NOBODY,
     });
     this.messages.set(message.id, message);
-    this.idempotencyKeys.set(key, message.id);
+    sent.set(message.clientMsgId, message.id);
     this.pendingFollowUps.add(message.id);
     timeline.push(message.id);
     return { message, duplicate: false };
@@ -476,6 +483,11 @@ export class MemoryStore implements Store {
 }
 
 const NOBODY: readonly string[] = Object.freeze([]);
+
+/** The key of `clientMsgIds`: a sender's sends in one conversation. */
+function senderKey(conversationId: string, senderId: string | null): string {
+  return `${conversationId}|${senderId}`;
+}
 
 /** A frozen deep copy, so no caller can change what is stored, nor see later changes. */
 function freeze<T extends object>(value: T): T {
