@@ -1,10 +1,11 @@
 /**
  * The parent side of a server under test: spawns bench/servers/parley-node.ts or bare-relay.ts as its own
- * OS process (`node --expose-gc --import tsx …`, behind `taskset` when pinning), waits for its `ready`,
- * and sends it requests over IPC (seed users, copy records, read memory/CPU, stop).
+ * OS process (`node --expose-gc bench/.build/<server>.mjs`, behind `taskset` when pinning), waits for its
+ * `ready`, and sends it requests over IPC (seed users, copy records, read memory/CPU, stop).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 import type { ProcessStats } from '../servers/ipc.js';
 
 export interface ServerProcess {
@@ -36,15 +37,44 @@ export function getServerPrefix(): readonly string[] {
 
 export type ServerKind = 'parley' | 'bare';
 
-export function startServer(kind: ServerKind, name: string, env: Record<string, string>): Promise<ServerProcess> {
-  const script = fileURLToPath(new URL(kind === 'parley' ? '../servers/parley-node.ts' : '../servers/bare-relay.ts', import.meta.url));
+const builds = new Map<ServerKind, Promise<string>>();
+
+/**
+ * The server's script as plain JavaScript, bundled by esbuild once per bench run into bench/.build/ (npm
+ * packages stay imports, resolved from the repo's node_modules). Servers used to run through tsx, whose
+ * loader and `keepNames` (a `__name` call for every named closure created) were about 3% of a
+ * gateway's CPU under chat load, a cost production does not pay: it runs tsc's output.
+ */
+function script(kind: ServerKind): Promise<string> {
+  let built = builds.get(kind);
+  if (!built) {
+    const name = kind === 'parley' ? 'parley-node' : 'bare-relay';
+    const outfile = fileURLToPath(new URL(`../.build/${name}.mjs`, import.meta.url));
+    built = build({
+      entryPoints: [fileURLToPath(new URL(`../servers/${name}.ts`, import.meta.url))],
+      outfile,
+      bundle: true,
+      packages: 'external',
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      sourcemap: true,
+      logLevel: 'warning',
+    }).then(() => outfile);
+    builds.set(kind, built);
+  }
+  return built;
+}
+
+export async function startServer(kind: ServerKind, name: string, env: Record<string, string>): Promise<ServerProcess> {
+  const file = await script(kind);
   // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it stops (open it in Chrome
   // DevTools or speedscope for a flame graph).
   const profileDir = process.env.BENCH_CPU_PROF;
   // Both Parley and the bare relay run with the young-generation size the Procfile gives gateways;
   // BENCH_SERVER_NODE_FLAGS overrides that (e.g. '' for Node's defaults, for an A/B).
   const flags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
-  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...flags, '--expose-gc', '--import', 'tsx', script];
+  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...flags, '--expose-gc', file];
   const [cmd, ...args] = serverPrefix.length > 0 ? [...serverPrefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
   const child = spawn(cmd!, args, {
     env: { ...process.env, LOG_LEVEL: 'error', ...env },
