@@ -23,8 +23,8 @@ const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export class Metrics {
   readonly registry = new Registry();
   private readonly sockets = new Gauge({ name: 'parley_sockets_connected', help: 'Sockets connected to this node', registers: [this.registry] });
-  private readonly eventsIn = this.counter('socket_events_received_total', 'Socket events received from clients, by event', ['event']);
-  private readonly eventsOut = this.counter('socket_events_sent_total', "Socket events sent to this node's sockets, one per receiving socket, by event", ['event']);
+  private readonly eventsIn = new CountsByLabel(this.registry, 'parley_socket_events_received_total', 'Socket events received from clients, by event', 'event');
+  private readonly eventsOut = new CountsByLabel(this.registry, 'parley_socket_events_sent_total', "Socket events sent to this node's sockets, one per receiving socket, by event", 'event');
   private readonly ackSeconds = this.histogram('socket_ack_duration_seconds', 'From receiving an acknowledged socket event to answering its ack, by event', ['event']);
   private readonly storeSeconds = this.histogram('store_call_duration_seconds', 'Duration of store calls, by store method', ['op'], STORE_BUCKETS);
   private readonly jobsProcessed = this.counter('jobs_processed_total', 'Jobs whose handler succeeded (and were acked), by queue', ['queue']);
@@ -54,11 +54,11 @@ export class Metrics {
   }
 
   eventReceived(event: string): void {
-    this.eventsIn.inc({ event });
+    this.eventsIn.add(event);
   }
 
   eventSent(event: string): void {
-    this.eventsOut.inc({ event });
+    this.eventsOut.add(event);
   }
 
   /** An ack answered `seconds` after its event arrived; `errorCode` when it answered an error. */
@@ -106,6 +106,33 @@ export class Metrics {
         });
       },
     });
+  }
+}
+
+/**
+ * A counter by one label, kept in plain numbers and handed to prom-client when scraped. prom-client's
+ * `inc` hashes and validates the labels on every call, and these counters see every socket event in and
+ * out (three per chat message): about 1.5% of a gateway's CPU under chat load.
+ */
+class CountsByLabel {
+  private readonly counts = new Map<string, number>();
+
+  constructor(registry: Registry, name: string, help: string, label: string) {
+    const counts = this.counts;
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [value, n] of counts) this.inc({ [label]: value }, n);
+      },
+    });
+  }
+
+  add(value: string): void {
+    this.counts.set(value, (this.counts.get(value) ?? 0) + 1);
   }
 }
 
