@@ -23,8 +23,8 @@ const STORE_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 export class Metrics {
   readonly registry = new Registry();
   private readonly sockets = new Gauge({ name: 'parley_sockets_connected', help: 'Sockets connected to this node', registers: [this.registry] });
-  private readonly eventsIn = new CountsByLabel(this.registry, 'parley_socket_events_received_total', 'Socket events received from clients, by event', 'event');
-  private readonly eventsOut = new CountsByLabel(this.registry, 'parley_socket_events_sent_total', "Socket events sent to this node's sockets, one per receiving socket, by event", 'event');
+  private readonly eventsIn = this.countsByLabel('socket_events_received_total', 'Socket events received from clients, by event', 'event');
+  private readonly eventsOut = this.countsByLabel('socket_events_sent_total', "Socket events sent to this node's sockets, one per receiving socket, by event", 'event');
   private readonly ackSeconds = this.histogram('socket_ack_duration_seconds', 'From receiving an acknowledged socket event to answering its ack, by event', ['event']);
   private readonly storeSeconds = this.histogram('store_call_duration_seconds', 'Duration of store calls, by store method', ['op'], STORE_BUCKETS);
   private readonly jobsProcessed = this.counter('jobs_processed_total', 'Jobs whose handler succeeded (and were acked), by queue', ['queue']);
@@ -82,6 +82,10 @@ export class Metrics {
 
   private counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
     return new Counter({ name: `parley_${name}`, help, labelNames, registers: [this.registry] });
+  }
+
+  private countsByLabel(name: string, help: string, label: string): CountsByLabel {
+    return new CountsByLabel(this.registry, `parley_${name}`, help, label);
   }
 
   private histogram<L extends string>(name: string, help: string, labelNames: readonly L[], buckets?: number[]): Histogram<L> {

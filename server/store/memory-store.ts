@@ -86,7 +86,7 @@ export class MemoryStore implements Store {
         // Each conversation keeps its newest message, as in the MongoDB driver.
         if (!m || m.createdAt >= before || m.seq >= c.lastSeq) continue;
         this.messages.delete(id);
-        this.clientMsgIds.get(senderKey(m.conversationId, m.senderId))?.delete(m.clientMsgId);
+        this.forgetClientMsgId(m);
         this.pendingFollowUps.delete(id);
         deleted += 1;
       }
@@ -281,6 +281,14 @@ export class MemoryStore implements Store {
       this.advance(conversationId, message.senderId, 'read', message.seq);
     }
     return results;
+  }
+
+  /** Drops a deleted message's clientMsgId, and its sender's map once that is empty. */
+  private forgetClientMsgId(m: MessageRecord): void {
+    const key = senderKey(m.conversationId, m.senderId);
+    const sent = this.clientMsgIds.get(key);
+    sent?.delete(m.clientMsgId);
+    if (sent?.size === 0) this.clientMsgIds.delete(key);
   }
 
   private appendOne(conversationId: string, timeline: string[], draft: MessageDraft): AppendResult {
