@@ -8,6 +8,7 @@ import type { Logger } from '../logger.js';
 import type { Presence } from '../presence/index.js';
 import type { Limiter, OriginPolicy } from '../security/index.js';
 import { CorkedWebSocketServer } from './corked-ws-engine.js';
+import { jsonParser } from './json-parser.js';
 import { registerRestApi, type RestDeps } from './rest-api.js';
 import { attachSocketGateway, handshakeRefusal, type ParleyServer, type SocketDeps, type SocketGateway } from './socket-gateway.js';
 import { newTraceId, withTrace } from '../tracing.js';
@@ -64,6 +65,7 @@ export function createGateway(limits: ParleyConfig['limits'], logger: Logger, gu
   const io: ParleyServer = new Server(http.server, {
     maxHttpBufferSize: limits.socketMaxBufferBytes,
     wsEngine: CorkedWebSocketServer,
+    parser: jsonParser,
     // Parley syncs by seq after a reconnect; Socket.IO's own recovery would only duplicate that.
     connectionStateRecovery: undefined,
     // Every engine.io request (the handshake, each polling request): origin, then the IP's budget.
