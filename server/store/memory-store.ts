@@ -42,11 +42,11 @@ export class MemoryStore implements Store {
   /** Per conversation, message ids by seq - 1. */
   private readonly timelines = new Map<string, string[]>();
   /**
-   * Message ids by clientMsgId, per conversation and sender (key `conversationId|senderId`). Not one map
-   * keyed by all three: that key string would be built per message and kept as long as the message, a
-   * third of what each stored message held on the heap.
+   * Message ids by clientMsgId, per conversation, then per sender. Not one map keyed by all three, nor
+   * by a `conversationId|senderId` string: such a key would be built (and hashed) for every message
+   * sent, and the three-part one kept as long as the message, a third of its footprint on the heap.
    */
-  private readonly clientMsgIds = new Map<string, Map<string, string>>();
+  private readonly clientMsgIds = new Map<string, Map<string | null, Map<string, string>>>();
   private readonly cursors = new Map<string, CursorRecord>();
   /** key → the decided value ('' for a plain claim) and when it was made. */
   private readonly claims = new Map<string, { readonly value: string; readonly at: Date }>();
@@ -285,16 +285,25 @@ export class MemoryStore implements Store {
 
   /** Drops a deleted message's clientMsgId, and its sender's map once that is empty. */
   private forgetClientMsgId(m: MessageRecord): void {
-    const key = senderKey(m.conversationId, m.senderId);
-    const sent = this.clientMsgIds.get(key);
-    sent?.delete(m.clientMsgId);
-    if (sent?.size === 0) this.clientMsgIds.delete(key);
+    const senders = this.clientMsgIds.get(m.conversationId);
+    const sent = senders?.get(m.senderId);
+    if (!senders || !sent) return;
+    sent.delete(m.clientMsgId);
+    if (sent.size === 0) senders.delete(m.senderId);
+    if (senders.size === 0) this.clientMsgIds.delete(m.conversationId);
+  }
+
+  /** The clientMsgIds a sender used in a conversation (created on first use). */
+  private sentBy(conversationId: string, senderId: string): Map<string, string> {
+    let senders = this.clientMsgIds.get(conversationId);
+    if (!senders) this.clientMsgIds.set(conversationId, (senders = new Map()));
+    let sent = senders.get(senderId);
+    if (!sent) senders.set(senderId, (sent = new Map()));
+    return sent;
   }
 
   private appendOne(conversationId: string, timeline: string[], draft: MessageDraft): AppendResult {
-    const key = senderKey(conversationId, draft.senderId);
-    let sent = this.clientMsgIds.get(key);
-    if (!sent) this.clientMsgIds.set(key, (sent = new Map()));
+    const sent = this.sentBy(conversationId, draft.senderId);
     const existingId = sent.get(draft.clientMsgId);
     const existing = existingId === undefined ? undefined : this.messages.get(existingId);
     if (existing) return { message: existing, duplicate: true };
@@ -492,10 +501,6 @@ export class MemoryStore implements Store {
 
 const NOBODY: readonly string[] = Object.freeze([]);
 
-/** The key of `clientMsgIds`: a sender's sends in one conversation. */
-function senderKey(conversationId: string, senderId: string | null): string {
-  return `${conversationId}|${senderId}`;
-}
 
 /** A frozen deep copy, so no caller can change what is stored, nor see later changes. */
 function freeze<T extends object>(value: T): T {
