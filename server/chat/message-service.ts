@@ -67,7 +67,9 @@ export class MessageService {
       meta: input.meta ?? null,
       createdAt: new Date(),
     });
-    return { ...toWireMessage(message), status: 'sent' };
+    const wire = toWireMessage(message);
+    wire.status = 'sent';
+    return wire;
   }
 
   /**

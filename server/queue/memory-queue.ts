@@ -49,6 +49,8 @@ export class MemoryQueue implements Queue {
   private readonly lanes = new Map<string, Lane>();
   /** Topic bindings per subscriber, as split patterns; they outlive a cancelled subscription, as on RabbitMQ. */
   private readonly bindings = new Map<string, string[][]>();
+  /** Subscriber queues by event type, worked out from `bindings` (see routesOf). */
+  private readonly routes = new Map<string, readonly string[]>();
   /** Retries waiting out their backoff and delayed jobs, so close() can stop them. */
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly consumers = new Set<MemoryConsumer>();
@@ -106,15 +108,11 @@ export class MemoryQueue implements Queue {
 
   async publishEvent(event: DomainEvent): Promise<void> {
     this.assertOpen();
-    const key = event.type.split('.');
+    const queues = this.routesOf(event.type);
     // Encoded only when some subscriber wants it: most events (message.sent) have none in process.
-    let text: string | undefined;
-    for (const [subscriber, patterns] of this.bindings) {
-      // One copy per subscriber even when several of its patterns match, as an exchange does.
-      if (!patterns.some((pattern) => topicMatches(pattern, key))) continue;
-      text ??= encodeJob(eventAsJob(event), 1);
-      this.enqueue(subscriberQueue(subscriber), text);
-    }
+    if (queues.length === 0) return;
+    const text = encodeJob(eventAsJob(event), 1);
+    for (const queue of queues) this.enqueue(queue, text);
   }
 
   async subscribe(subscriber: string, patterns: readonly string[], handler: EventHandler, options: ConsumeOptions): Promise<Consumer> {
@@ -122,6 +120,7 @@ export class MemoryQueue implements Queue {
     const known = this.bindings.get(subscriber) ?? [];
     const fresh = patterns.filter((p) => !known.some((k) => k.join('.') === p)).map((p) => p.split('.'));
     this.bindings.set(subscriber, [...known, ...fresh]);
+    this.routes.clear();
     return this.consume(subscriberQueue(subscriber), (job) => handler(jobAsEvent(job), job.attempt), options);
   }
 
@@ -135,6 +134,21 @@ export class MemoryQueue implements Queue {
 
   private assertOpen(): void {
     if (this.closed) throw new ParleyError('unavailable', 'the queue is closed');
+  }
+
+  /**
+   * The subscriber queues an event type goes to: one per subscriber even when several of its patterns
+   * match, as an exchange does. Remembered per type until the bindings change, because matching every
+   * pattern against every event (message.sent: one per message) was a share of a gateway's CPU.
+   */
+  private routesOf(type: string): readonly string[] {
+    let queues = this.routes.get(type);
+    if (!queues) {
+      const key = type.split('.');
+      queues = [...this.bindings].filter(([, patterns]) => patterns.some((pattern) => topicMatches(pattern, key))).map(([subscriber]) => subscriberQueue(subscriber));
+      this.routes.set(type, queues);
+    }
+    return queues;
   }
 
   private lane(queue: string): Lane {
