@@ -66,8 +66,9 @@ function script(kind: ServerKind): Promise<string> {
   return built;
 }
 
-export async function startServer(kind: ServerKind, name: string, env: Record<string, string>): Promise<ServerProcess> {
-  const file = await script(kind);
+/** `prebuilt`: a bundled server script to run instead of this tree's (bench/ab.ts runs another commit's). */
+export async function startServer(kind: ServerKind, name: string, env: Record<string, string>, prebuilt?: string): Promise<ServerProcess> {
+  const file = prebuilt ?? (await script(kind));
   // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it stops (open it in Chrome
   // DevTools or speedscope for a flame graph).
   const profileDir = process.env.BENCH_CPU_PROF;

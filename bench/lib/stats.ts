@@ -19,7 +19,7 @@ export function latency(values: readonly number[]): Latency {
 /** CPU time spent between two process.cpuUsage() readings, as % of one core over `ms`. */
 export function cpuPercent(before: NodeJS.CpuUsage | { cpuUser: number; cpuSystem: number }, after: typeof before, ms: number): number {
   const total = (u: typeof before) => ('user' in u ? u.user + u.system : u.cpuUser + u.cpuSystem);
-  return round(((total(after) - total(before)) / 1000 / ms) * 100, 0);
+  return round(((total(after) - total(before)) / 1000 / ms) * 100, 1);
 }
 
 export function round(n: number, digits = 1): number {
