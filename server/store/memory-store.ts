@@ -1,5 +1,6 @@
 import { ParleyError } from '../errors.js';
 import { newId } from './ids.js';
+import { MessageTable } from './message-table.js';
 import {
   DEFAULT_USER_SETTINGS,
   type AdvanceResult,
@@ -38,9 +39,9 @@ export class MemoryStore implements Store {
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly conversations = new Map<string, ConversationRecord>();
   private readonly directKeys = new Map<string, string>();
-  private readonly messages = new Map<string, MessageRecord>();
-  /** Per conversation, message ids by seq - 1. */
-  private readonly timelines = new Map<string, string[]>();
+  /** Off the V8 heap (see MessageTable): a long history is most of what this store holds. */
+  private readonly messages = new MessageTable();
+  private readonly timelines = new Map<string, Timeline>();
   /**
    * Message ids by clientMsgId, per conversation, then per sender. Not one map keyed by all three, nor
    * by a `conversationId|senderId` string: such a key would be built (and hashed) for every message
@@ -80,11 +81,15 @@ export class MemoryStore implements Store {
     let deleted = 0;
     for (const c of this.conversations.values()) {
       if (c.type !== type) continue;
-      for (const id of this.timelines.get(c.id) ?? []) {
+      const timeline = this.timelines.get(c.id);
+      if (!timeline) continue;
+      for (let i = 0; i < timeline.ids.length; i++) {
         if (deleted >= limit) return deleted;
-        const m = this.messages.get(id);
-        // Each conversation keeps its newest message, as in the MongoDB driver.
-        if (!m || m.createdAt >= before || m.seq >= c.lastSeq) continue;
+        const id = timeline.ids[i]!;
+        // Each conversation keeps its newest message, as in the MongoDB driver. The times are in the
+        // timeline so that messages which stay need not be decoded.
+        if (timeline.createdAt[i]! >= before.getTime() || i + 1 >= c.lastSeq || !this.messages.has(id)) continue;
+        const m = this.messages.get(id)!;
         this.messages.delete(id);
         this.forgetClientMsgId(m);
         this.pendingFollowUps.delete(id);
@@ -221,7 +226,7 @@ export class MemoryStore implements Store {
     });
     this.conversations.set(id, conversation);
     this.directKeys.set(directKey, id);
-    this.timelines.set(id, []);
+    this.timelines.set(id, { ids: [], createdAt: [] });
     this.ensureCursors(id, input.members);
     return conversation;
   }
@@ -261,7 +266,7 @@ export class MemoryStore implements Store {
     const timeline = this.timelines.get(conversationId);
     if (!conversation || !timeline) throw new ParleyError('not_found', `no conversation ${conversationId}`);
     const results = drafts.map((draft) => this.appendOne(conversationId, timeline, draft));
-    const newest = this.messages.get(timeline[timeline.length - 1] ?? '');
+    const newest = results.filter((r) => !r.duplicate).at(-1)?.message;
     if (newest && newest.seq > conversation.lastSeq) {
       // Built from frozen parts (members, the stored message), so a shallow freeze keeps it immutable;
       // a deep copy per append was the memory store's largest cost under load.
@@ -302,7 +307,7 @@ export class MemoryStore implements Store {
     return sent;
   }
 
-  private appendOne(conversationId: string, timeline: string[], draft: MessageDraft): AppendResult {
+  private appendOne(conversationId: string, timeline: Timeline, draft: MessageDraft): AppendResult {
     const sent = this.sentBy(conversationId, draft.senderId);
     const existingId = sent.get(draft.clientMsgId);
     const existing = existingId === undefined ? undefined : this.messages.get(existingId);
@@ -311,7 +316,7 @@ export class MemoryStore implements Store {
     const message: MessageRecord = Object.freeze({
       id: newId(),
       conversationId,
-      seq: timeline.length + 1,
+      seq: timeline.ids.length + 1,
       senderId: draft.senderId,
       clientMsgId: draft.clientMsgId,
       text: draft.text,
@@ -321,10 +326,11 @@ export class MemoryStore implements Store {
       deletedAt: null,
       hiddenFor: NOBODY,
     });
-    this.messages.set(message.id, message);
+    this.messages.set(message);
     sent.set(message.clientMsgId, message.id);
     this.pendingFollowUps.add(message.id);
-    timeline.push(message.id);
+    timeline.ids.push(message.id);
+    timeline.createdAt.push(message.createdAt.getTime());
     return { message, duplicate: false };
   }
 
@@ -333,14 +339,23 @@ export class MemoryStore implements Store {
   }
 
   async listMessages(conversationId: string, query: MessageQuery): Promise<MessageRecord[]> {
-    const visible = (this.timelines.get(conversationId) ?? [])
-      .map((id) => this.messages.get(id))
-      .filter((m): m is MessageRecord => m !== undefined && !m.hiddenFor.includes(query.viewerId))
-      .filter((m) => (query.afterSeq === undefined || m.seq > query.afterSeq) && (query.beforeSeq === undefined || m.seq < query.beforeSeq));
+    const timeline = this.timelines.get(conversationId);
+    if (!timeline) return [];
+    // Seq n is at index n - 1, so a page is found by index and only its messages are decoded.
+    const from = query.afterSeq === undefined ? 0 : Math.max(0, Math.floor(query.afterSeq));
+    const to = query.beforeSeq === undefined ? timeline.ids.length : Math.min(timeline.ids.length, Math.ceil(query.beforeSeq) - 1);
+    const visible = (i: number): MessageRecord | undefined => {
+      const m = this.messages.get(timeline.ids[i]!);
+      return m && !m.hiddenFor.includes(query.viewerId) ? m : undefined;
+    };
+    const page: MessageRecord[] = [];
     // Without afterSeq the page is the newest one before beforeSeq; with it, the oldest after afterSeq.
-    return query.afterSeq === undefined && query.beforeSeq !== undefined
-      ? visible.slice(Math.max(0, visible.length - query.limit))
-      : visible.slice(0, query.limit);
+    if (query.afterSeq === undefined && query.beforeSeq !== undefined) {
+      for (let i = to - 1; i >= 0 && page.length < query.limit; i--) pushIfSome(page, visible(i));
+      return page.reverse();
+    }
+    for (let i = from; i < to && page.length < query.limit; i++) pushIfSome(page, visible(i));
+    return page;
   }
 
   async editMessage(id: string, text: string, editedAt: Date): Promise<MessageRecord | null> {
@@ -384,8 +399,19 @@ export class MemoryStore implements Store {
   }
 
   async anonymiseMessagesOf(userId: string): Promise<void> {
-    for (const m of this.messages.values()) {
-      if (m.senderId === userId) this.putMessage({ ...m, senderId: null });
+    // Through the clientMsgId index, which lists every stored message by conversation and sender, so
+    // only the user's own messages are decoded; their ids move under the null sender with them.
+    for (const senders of this.clientMsgIds.values()) {
+      const sent = senders.get(userId);
+      if (!sent) continue;
+      const anonymous = senders.get(null) ?? new Map<string, string>();
+      for (const [clientMsgId, id] of sent) {
+        const m = this.messages.get(id);
+        if (m) this.putMessage({ ...m, senderId: null });
+        anonymous.set(clientMsgId, id);
+      }
+      senders.delete(userId);
+      senders.set(null, anonymous);
     }
   }
 
@@ -494,12 +520,25 @@ export class MemoryStore implements Store {
 
   private putMessage(m: MessageRecord): MessageRecord {
     const frozen = freeze(m);
-    this.messages.set(frozen.id, frozen);
+    this.messages.set(frozen);
     return frozen;
   }
 }
 
 const NOBODY: readonly string[] = Object.freeze([]);
+
+/**
+ * A conversation's messages in seq order (seq n at index n - 1): their ids, and their creation times,
+ * which retention reads without decoding the messages it keeps.
+ */
+interface Timeline {
+  readonly ids: string[];
+  readonly createdAt: number[];
+}
+
+function pushIfSome<T>(list: T[], item: T | undefined): void {
+  if (item !== undefined) list.push(item);
+}
 
 
 /** A frozen deep copy, so no caller can change what is stored, nor see later changes. */
