@@ -55,7 +55,7 @@ async function compare(fileX: string, fileY: string, rate: number, rounds: numbe
       const cx = (rx.serverCpu.X! / rx.rate) * 1e4;
       const cy = (ry.serverCpu.Y! / ry.rate) * 1e4;
       ratios.push(cy / cx);
-      log(`  round ${i + 1}: X ${rx.rate} msg/s ${cx.toFixed(1)} µs/msg, Y ${ry.rate} msg/s ${cy.toFixed(1)} µs/msg, Y/X ${(cy / cx).toFixed(3)}`);
+      log(`  round ${i + 1}: X ${rx.rate} msg/s ${cx.toFixed(1)} µs/msg (p50 ${rx.latencyMs.p50}, p99 ${rx.latencyMs.p99} ms), Y ${ry.rate} msg/s ${cy.toFixed(1)} µs/msg (p50 ${ry.latencyMs.p50}, p99 ${ry.latencyMs.p99} ms), Y/X ${(cy / cx).toFixed(3)}`);
     }
     px.close();
     py.close();
