@@ -319,6 +319,16 @@ function describeQueueContract(name: string, traits: DriverTraits, makeFixture: 
         expect(await queue.drainDeadLetters('events.audit')).to.deep.equal([]);
       });
 
+      it('sends a subscriber the events published after it subscribed, though earlier ones of that type had no taker', async () => {
+        await queue.publishEvent(domainEvent('user.updated', { userId: 'u3' }));
+        const seen: unknown[] = [];
+        await queue.subscribe('profiles', ['user.updated'], async (event) => void seen.push(event.data), { concurrency: 1 });
+        await queue.publishEvent(domainEvent('user.updated', { userId: 'u4' }));
+        await eventually(() => seen.length === 1, 'the later event');
+        await quietFor(4 * fixture.retryBaseMs);
+        expect(seen).to.deep.equal([{ userId: 'u4' }]);
+      });
+
       it('keeps events for a subscriber while it is away', async () => {
         const first = await queue.subscribe('mailer', ['message.*'], async () => undefined, { concurrency: 1 });
         await first.cancel();
