@@ -1,4 +1,5 @@
 import { ParleyError } from '../errors.js';
+import { freeze, NOBODY } from './frozen.js';
 import { newId } from './ids.js';
 import { MessageTable } from './message-table.js';
 import {
@@ -79,6 +80,7 @@ export class MemoryStore implements Store {
 
   async deleteMessagesBefore(type: ConversationType, before: Date, limit: number): Promise<number> {
     let deleted = 0;
+    const cutoff = before.getTime();
     for (const c of this.conversations.values()) {
       if (c.type !== type) continue;
       const timeline = this.timelines.get(c.id);
@@ -88,8 +90,9 @@ export class MemoryStore implements Store {
         const id = timeline.ids[i]!;
         // Each conversation keeps its newest message, as in the MongoDB driver. The times are in the
         // timeline so that messages which stay need not be decoded.
-        if (timeline.createdAt[i]! >= before.getTime() || i + 1 >= c.lastSeq || !this.messages.has(id)) continue;
-        const m = this.messages.get(id)!;
+        if (timeline.createdAt[i]! >= cutoff || i + 1 >= c.lastSeq) continue;
+        const m = this.messages.get(id);
+        if (!m) continue;
         this.messages.delete(id);
         this.forgetClientMsgId(m);
         this.pendingFollowUps.delete(id);
@@ -525,8 +528,6 @@ export class MemoryStore implements Store {
   }
 }
 
-const NOBODY: readonly string[] = Object.freeze([]);
-
 /**
  * A conversation's messages in seq order (seq n at index n - 1): their ids, and their creation times,
  * which retention reads without decoding the messages it keeps.
@@ -538,35 +539,4 @@ interface Timeline {
 
 function pushIfSome<T>(list: T[], item: T | undefined): void {
   if (item !== undefined) list.push(item);
-}
-
-
-/** A frozen deep copy, so no caller can change what is stored, nor see later changes. */
-function freeze<T extends object>(value: T): T {
-  return deepFreeze(copy(value));
-}
-
-/**
- * Records hold plain data only (objects, arrays, dates, primitives; meta is validated JSON). A
- * hand-written copy: structuredClone serialises, and was 5% of a gateway's CPU under chat load.
- */
-function copy<T>(value: T): T {
-  if (value === null || typeof value !== 'object') return value;
-  if (value instanceof Date) return new Date(value.getTime()) as T;
-  if (Array.isArray(value)) return value.map(copy) as T;
-  const out: Record<string, unknown> = {};
-  for (const [key, inner] of Object.entries(value)) {
-    // Assigning `__proto__` would set the copy's prototype instead of copying the key.
-    if (key === '__proto__') Object.defineProperty(out, key, { value: copy(inner), enumerable: true, writable: true, configurable: true });
-    else out[key] = copy(inner);
-  }
-  return out as T;
-}
-
-function deepFreeze<T>(value: T): T {
-  if (value !== null && typeof value === 'object' && !(value instanceof Date) && !Object.isFrozen(value)) {
-    for (const inner of Object.values(value)) deepFreeze(inner);
-    Object.freeze(value);
-  }
-  return value;
 }

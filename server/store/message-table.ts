@@ -1,3 +1,4 @@
+import { deepFreeze, NOBODY } from './frozen.js';
 import type { MessageRecord } from './store.js';
 
 /** Bytes per chunk: few chunks for a large history, and a mostly deleted one is freed soon enough. */
@@ -25,8 +26,6 @@ type Stored = [
   hiddenFor: string[],
 ];
 
-const NOBODY: readonly string[] = Object.freeze([]);
-
 /**
  * The memory store's messages by id, kept as JSON in Buffers, outside the V8 heap, and decoded on
  * every read. An embedded server holds every message it was ever sent: as objects (a record, its Date,
@@ -51,10 +50,6 @@ export class MessageTable {
   /** Buffer bytes held, freed chunks left out. */
   get heldBytes(): number {
     return this.chunks.reduce((sum, chunk) => sum + (chunk?.bytes.length ?? 0), 0);
-  }
-
-  has(id: string): boolean {
-    return this.places.has(id);
   }
 
   get(id: string): MessageRecord | undefined {
@@ -83,11 +78,6 @@ export class MessageTable {
     this.places.delete(id);
     this.release(place);
     return true;
-  }
-
-  /** Every current message (decoding each: for rare, whole-store passes). */
-  *values(): IterableIterator<MessageRecord> {
-    for (const [id, place] of this.places) yield this.read(id, place);
   }
 
   private read(id: string, place: number): MessageRecord {
@@ -137,19 +127,10 @@ function decode(id: string, [conversationId, seq, senderId, clientMsgId, text, m
     senderId,
     clientMsgId,
     text,
-    meta: meta === null ? null : freezeJson(meta),
+    meta: meta === null ? null : deepFreeze(meta),
     createdAt: new Date(createdAt),
     editedAt: editedAt === null ? null : new Date(editedAt),
     deletedAt: deletedAt === null ? null : new Date(deletedAt),
     hiddenFor: hiddenFor.length === 0 ? NOBODY : Object.freeze(hiddenFor),
   });
-}
-
-/** Freezes what JSON.parse made (objects, arrays, primitives) all the way down. */
-function freezeJson<T>(value: T): T {
-  if (value !== null && typeof value === 'object') {
-    for (const inner of Object.values(value)) freezeJson(inner);
-    Object.freeze(value);
-  }
-  return value;
 }
