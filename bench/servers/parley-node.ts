@@ -58,7 +58,7 @@ interface MemoryInternals {
   sessions: Map<string, { id: string; userId: string }>;
   conversations: Map<string, { id: string; directKey: string; members: unknown[] }>;
   directKeys: Map<string, string>;
-  timelines: Map<string, { ids: string[]; createdAt: number[] }>;
+  messages: { open(conversationId: string): void };
   ensureCursors(id: string, members: unknown[]): void;
 }
 
@@ -89,7 +89,7 @@ function importRecords({ records }: { records: ReturnType<typeof exportRecords> 
     if (!c) continue;
     m.conversations.set(c.id, c);
     m.directKeys.set(c.directKey, c.id);
-    m.timelines.set(c.id, { ids: [], createdAt: [] });
+    m.messages.open(c.id);
     m.ensureCursors(c.id, c.members);
   }
   return records.users.length;

@@ -1,5 +1,5 @@
 import { ParleyError } from '../errors.js';
-import { freeze, NOBODY } from './frozen.js';
+import { freeze } from './frozen.js';
 import { newId } from './ids.js';
 import { MessageTable } from './message-table.js';
 import {
@@ -40,19 +40,14 @@ export class MemoryStore implements Store {
   private readonly sessions = new Map<string, SessionRecord>();
   private readonly conversations = new Map<string, ConversationRecord>();
   private readonly directKeys = new Map<string, string>();
-  /** Off the V8 heap (see MessageTable): a long history is most of what this store holds. */
-  private readonly messages = new MessageTable();
-  private readonly timelines = new Map<string, Timeline>();
   /**
-   * Message ids by clientMsgId, per conversation, then per sender. Not one map keyed by all three, nor
-   * by a `conversationId|senderId` string: such a key would be built (and hashed) for every message
-   * sent, and the three-part one kept as long as the message, a third of its footprint on the heap.
+   * Messages, timelines, clientMsgIds and pending follow-ups, off the V8 heap (see MessageTable): a long
+   * history is most of what this store holds.
    */
-  private readonly clientMsgIds = new Map<string, Map<string | null, Map<string, string>>>();
+  private readonly messages = new MessageTable();
   private readonly cursors = new Map<string, CursorRecord>();
   /** key → the decided value ('' for a plain claim) and when it was made. */
   private readonly claims = new Map<string, { readonly value: string; readonly at: Date }>();
-  private readonly pendingFollowUps = new Set<string>();
   private readonly scheduled = new Map<string, ScheduledMessageRecord>();
   private readonly notifications = new Map<string, NotificationRecord>();
   private readonly notificationKeys = new Map<string, string>();
@@ -82,22 +77,9 @@ export class MemoryStore implements Store {
     let deleted = 0;
     const cutoff = before.getTime();
     for (const c of this.conversations.values()) {
-      if (c.type !== type) continue;
-      const timeline = this.timelines.get(c.id);
-      if (!timeline) continue;
-      for (let i = 0; i < timeline.ids.length; i++) {
-        if (deleted >= limit) return deleted;
-        const id = timeline.ids[i]!;
-        // Each conversation keeps its newest message, as in the MongoDB driver. The times are in the
-        // timeline so that messages which stay need not be decoded.
-        if (timeline.createdAt[i]! >= cutoff || i + 1 >= c.lastSeq) continue;
-        const m = this.messages.get(id);
-        if (!m) continue;
-        this.messages.delete(id);
-        this.forgetClientMsgId(m);
-        this.pendingFollowUps.delete(id);
-        deleted += 1;
-      }
+      if (deleted >= limit) break;
+      // Each conversation keeps its newest message, as in the MongoDB driver.
+      if (c.type === type) deleted += this.messages.deleteBefore(c.id, cutoff, c.lastSeq, limit - deleted);
     }
     return deleted;
   }
@@ -229,7 +211,7 @@ export class MemoryStore implements Store {
     });
     this.conversations.set(id, conversation);
     this.directKeys.set(directKey, id);
-    this.timelines.set(id, { ids: [], createdAt: [] });
+    this.messages.open(id);
     this.ensureCursors(id, input.members);
     return conversation;
   }
@@ -266,9 +248,8 @@ export class MemoryStore implements Store {
 
   async appendMessages(conversationId: string, drafts: readonly MessageDraft[]): Promise<AppendResult[]> {
     const conversation = this.conversations.get(conversationId);
-    const timeline = this.timelines.get(conversationId);
-    if (!conversation || !timeline) throw new ParleyError('not_found', `no conversation ${conversationId}`);
-    const results = drafts.map((draft) => this.appendOne(conversationId, timeline, draft));
+    if (!conversation || !this.messages.has(conversationId)) throw new ParleyError('not_found', `no conversation ${conversationId}`);
+    const results = drafts.map((draft) => this.appendOne(conversationId, draft));
     const newest = results.filter((r) => !r.duplicate).at(-1)?.message;
     if (newest && newest.seq > conversation.lastSeq) {
       // Built from frozen parts (members, the stored message), so a shallow freeze keeps it immutable;
@@ -291,50 +272,10 @@ export class MemoryStore implements Store {
     return results;
   }
 
-  /** Drops a deleted message's clientMsgId, and its sender's map once that is empty. */
-  private forgetClientMsgId(m: MessageRecord): void {
-    const senders = this.clientMsgIds.get(m.conversationId);
-    const sent = senders?.get(m.senderId);
-    if (!senders || !sent) return;
-    sent.delete(m.clientMsgId);
-    if (sent.size === 0) senders.delete(m.senderId);
-    if (senders.size === 0) this.clientMsgIds.delete(m.conversationId);
-  }
-
-  /** The clientMsgIds a sender used in a conversation (created on first use). */
-  private sentBy(conversationId: string, senderId: string): Map<string, string> {
-    let senders = this.clientMsgIds.get(conversationId);
-    if (!senders) this.clientMsgIds.set(conversationId, (senders = new Map()));
-    let sent = senders.get(senderId);
-    if (!sent) senders.set(senderId, (sent = new Map()));
-    return sent;
-  }
-
-  private appendOne(conversationId: string, timeline: Timeline, draft: MessageDraft): AppendResult {
-    const sent = this.sentBy(conversationId, draft.senderId);
-    const existingId = sent.get(draft.clientMsgId);
-    const existing = existingId === undefined ? undefined : this.messages.get(existingId);
+  private appendOne(conversationId: string, draft: MessageDraft): AppendResult {
+    const existing = this.messages.findSent(conversationId, draft.senderId, draft.clientMsgId);
     if (existing) return { message: existing, duplicate: true };
-    // Field by field rather than freeze(copy(…)) of a spread: only meta and the date are the caller's.
-    const message: MessageRecord = Object.freeze({
-      id: newId(),
-      conversationId,
-      seq: timeline.ids.length + 1,
-      senderId: draft.senderId,
-      clientMsgId: draft.clientMsgId,
-      text: draft.text,
-      meta: draft.meta === null ? null : freeze(draft.meta),
-      createdAt: new Date(draft.createdAt.getTime()),
-      editedAt: null,
-      deletedAt: null,
-      hiddenFor: NOBODY,
-    });
-    this.messages.set(message);
-    sent.set(message.clientMsgId, message.id);
-    this.pendingFollowUps.add(message.id);
-    timeline.ids.push(message.id);
-    timeline.createdAt.push(message.createdAt.getTime());
-    return { message, duplicate: false };
+    return { message: this.messages.append(conversationId, draft), duplicate: false };
   }
 
   async getMessage(id: string): Promise<MessageRecord | null> {
@@ -342,13 +283,13 @@ export class MemoryStore implements Store {
   }
 
   async listMessages(conversationId: string, query: MessageQuery): Promise<MessageRecord[]> {
-    const timeline = this.timelines.get(conversationId);
-    if (!timeline) return [];
+    if (!this.messages.has(conversationId)) return [];
     // Seq n is at index n - 1, so a page is found by index and only its messages are decoded.
+    const length = this.messages.length(conversationId);
     const from = query.afterSeq === undefined ? 0 : Math.max(0, Math.floor(query.afterSeq));
-    const to = query.beforeSeq === undefined ? timeline.ids.length : Math.min(timeline.ids.length, Math.ceil(query.beforeSeq) - 1);
+    const to = query.beforeSeq === undefined ? length : Math.min(length, Math.ceil(query.beforeSeq) - 1);
     const visible = (i: number): MessageRecord | undefined => {
-      const m = this.messages.get(timeline.ids[i]!);
+      const m = this.messages.at(conversationId, i);
       return m && !m.hiddenFor.includes(query.viewerId) ? m : undefined;
     };
     const page: MessageRecord[] = [];
@@ -380,15 +321,11 @@ export class MemoryStore implements Store {
   }
 
   async listPendingFollowUps(olderThan: Date, limit: number): Promise<MessageRecord[]> {
-    return [...this.pendingFollowUps]
-      .flatMap((id) => this.messages.get(id) ?? [])
-      .filter((m) => m.createdAt < olderThan)
-      .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
-      .slice(0, limit);
+    return this.messages.pendingBefore(olderThan.getTime(), limit);
   }
 
   async markFollowUpsDone(ids: readonly string[]): Promise<void> {
-    for (const id of ids) this.pendingFollowUps.delete(id);
+    this.messages.markDone(ids);
   }
 
   async removeUserFromAllConversations(userId: string): Promise<string[]> {
@@ -402,19 +339,10 @@ export class MemoryStore implements Store {
   }
 
   async anonymiseMessagesOf(userId: string): Promise<void> {
-    // Through the clientMsgId index, which lists every stored message by conversation and sender, so
-    // only the user's own messages are decoded; their ids move under the null sender with them.
-    for (const senders of this.clientMsgIds.values()) {
-      const sent = senders.get(userId);
-      if (!sent) continue;
-      const anonymous = senders.get(null) ?? new Map<string, string>();
-      for (const [clientMsgId, id] of sent) {
-        const m = this.messages.get(id);
-        if (m) this.putMessage({ ...m, senderId: null });
-        anonymous.set(clientMsgId, id);
-      }
-      senders.delete(userId);
-      senders.set(null, anonymous);
+    // The table knows each message's sender, so only the user's own messages are decoded.
+    for (const id of this.messages.sentBy(userId)) {
+      const m = this.messages.get(id);
+      if (m) this.putMessage({ ...m, senderId: null });
     }
   }
 
@@ -523,18 +451,9 @@ export class MemoryStore implements Store {
 
   private putMessage(m: MessageRecord): MessageRecord {
     const frozen = freeze(m);
-    this.messages.set(frozen);
+    this.messages.replace(frozen);
     return frozen;
   }
-}
-
-/**
- * A conversation's messages in seq order (seq n at index n - 1): their ids, and their creation times,
- * which retention reads without decoding the messages it keeps.
- */
-interface Timeline {
-  readonly ids: string[];
-  readonly createdAt: number[];
 }
 
 function pushIfSome<T>(list: T[], item: T | undefined): void {

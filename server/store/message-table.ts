@@ -1,10 +1,20 @@
-import { deepFreeze, NOBODY } from './frozen.js';
-import type { MessageRecord } from './store.js';
+import { randomBytes } from 'node:crypto';
+import { deepFreeze, freeze, NOBODY } from './frozen.js';
+import type { MessageDraft, MessageRecord } from './store.js';
 
-/** Bytes per chunk: few chunks for a large history, and a mostly deleted one is freed soon enough. */
+/** Bytes per chunk of message JSON: few chunks for a large history, and a drained one is freed soon enough. */
 const CHUNK_BYTES = 4 * 2 ** 20;
 /** Each entry: its JSON's length in bytes (UInt32LE), then the JSON. */
 const HEADER_BYTES = 4;
+/** Messages per page of the per-message columns (a power of two; see Page). */
+const PAGE_SHIFT = 12;
+const PAGE_SLOTS = 1 << PAGE_SHIFT;
+/** The first size of the clientMsgId hash table (a power of two), and of a conversation's timeline. */
+const FIRST_TABLE_SIZE = 1024;
+const FIRST_TIMELINE_SIZE = 8;
+/** Hash table cells: 0 is empty, TOMBSTONE a removed entry, any other value a slot + 1. */
+const TOMBSTONE = -1;
+const NO_SENDER = -1;
 
 interface Chunk {
   readonly bytes: Buffer;
@@ -12,7 +22,34 @@ interface Chunk {
   live: number;
 }
 
-/** A message without its id (the key), as stored: dates as epoch milliseconds. */
+/**
+ * What the table knows of PAGE_SLOTS consecutive messages (slots), without decoding them: typed arrays,
+ * so their contents live outside the V8 heap. A page is freed once none of its messages is left.
+ */
+interface Page {
+  /** Where the message's current version starts (chunk index × CHUNK_BYTES + offset); -1 once deleted. */
+  readonly place: Float64Array;
+  readonly createdAt: Float64Array;
+  /** The Unix seconds in the message's id. */
+  readonly idSeconds: Uint32Array;
+  /** The sender's number in `senderNumbers`, or NO_SENDER. */
+  readonly sender: Int32Array;
+  /** The hash of (conversation, sender, clientMsgId): the message's key in the clientMsgId table. */
+  readonly key: Uint32Array;
+  /** 1 while the message's follow-up work is not yet marked done. */
+  readonly pending: Uint8Array;
+  live: number;
+}
+
+/** A conversation's messages in seq order: seq n is the slot at index n - 1. */
+interface Timeline {
+  slots: Uint32Array;
+  length: number;
+  /** Every index before this one is a deleted message (where retention's next pass starts). */
+  start: number;
+}
+
+/** A message as stored, without its id: dates as epoch milliseconds. */
 type Stored = [
   conversationId: string,
   seq: number,
@@ -27,38 +64,313 @@ type Stored = [
 ];
 
 /**
- * The memory store's messages by id, kept as JSON in Buffers, outside the V8 heap, and decoded on
- * every read. An embedded server holds every message it was ever sent: as objects (a record, its Date,
- * its text) they were most of the heap, which each young-generation collection copied as it arrived
- * and each full collection traced again, ever longer as the history grew (docs/benchmarks.md). Here a
- * message leaves its id and a number on the heap. Each read returns a fresh frozen record, so no caller
- * can change what is stored. An edit writes a new version and a deletion drops the id; a chunk is freed
- * once none of its entries is current.
+ * The memory store's messages, with everything it looks them up by, kept off the V8 heap. An embedded
+ * server holds every message it was ever sent. Kept as objects (a record, its Date, its text) they were
+ * most of the heap; kept as JSON with their indexes in Maps (ids, clientMsgIds, the timelines' id
+ * strings, the set of pending follow-ups) they still left ≈ 400 bytes per message for each young-
+ * generation collection to copy twice, and for full collections, ever longer, to trace
+ * (docs/benchmarks.md). Here the JSON is in Buffers and every index is a typed array:
+ *
+ * - each message gets the next slot number, and its id carries it (an ObjectId layout: 4 bytes of Unix
+ *   seconds, 3 bytes drawn per table, 5 bytes of slot), so finding a message by id is arithmetic, checked
+ *   by rebuilding the id;
+ * - a timeline lists a conversation's slots in seq order;
+ * - clientMsgIds are found through an open-addressing hash table of slots, keyed by a 32-bit hash, and
+ *   confirmed by decoding the (rare) message whose key matches.
+ *
+ * Each read decodes a fresh frozen record, so no caller can change what is stored. An edit writes a new
+ * version; a chunk of JSON or a page of columns is freed once none of its messages is current.
  */
 export class MessageTable {
-  /** id → where its current version starts: chunk index × CHUNK_BYTES + offset. */
-  private readonly places = new Map<string, number>();
   private readonly chunks: Array<Chunk | undefined> = [];
   /** The chunk being filled and the first free byte in it. */
   private current = -1;
   private tail = CHUNK_BYTES;
+  private readonly pages: Array<Page | undefined> = [];
+  /** Slots handed out so far: the next message's slot. */
+  private slots = 0;
+  private live = 0;
+  /** Senders by number, so the columns can say whose a message is. */
+  private readonly senderNumbers = new Map<string, number>();
+  private readonly timelines = new Map<string, Timeline>();
+  private keys = new Int32Array(FIRST_TABLE_SIZE);
+  /** Cells of `keys` that are not empty (entries and tombstones). */
+  private keysUsed = 0;
+  /** No pending follow-up before this slot. */
+  private firstPending = 0;
+  /** The table's part of every id, drawn once (as an ObjectId's per-process random bytes). */
+  private readonly tag = randomBytes(3).toString('hex');
 
   get size(): number {
-    return this.places.size;
+    return this.live;
   }
 
-  /** Buffer bytes held, freed chunks left out. */
+  /** Buffer bytes held for the JSON, freed chunks left out. */
   get heldBytes(): number {
     return this.chunks.reduce((sum, chunk) => sum + (chunk?.bytes.length ?? 0), 0);
   }
 
-  get(id: string): MessageRecord | undefined {
-    const place = this.places.get(id);
-    return place === undefined ? undefined : this.read(id, place);
+  /** Pages of columns held, freed ones left out. */
+  get heldPages(): number {
+    return this.pages.filter((page) => page !== undefined).length;
   }
 
-  /** Stores `message` as the current version of its id. */
-  set(message: MessageRecord): void {
+  /** Starts a conversation's (empty) timeline; a no-op if it has one. */
+  open(conversationId: string): void {
+    if (!this.timelines.has(conversationId)) this.timelines.set(conversationId, { slots: new Uint32Array(FIRST_TIMELINE_SIZE), length: 0, start: 0 });
+  }
+
+  has(conversationId: string): boolean {
+    return this.timelines.has(conversationId);
+  }
+
+  /** The conversation's highest seq so far (deleted messages count). */
+  length(conversationId: string): number {
+    return this.timelines.get(conversationId)?.length ?? 0;
+  }
+
+  /** The message with seq `index + 1`, unless it was deleted. */
+  at(conversationId: string, index: number): MessageRecord | undefined {
+    const timeline = this.timelines.get(conversationId);
+    if (!timeline || index < 0 || index >= timeline.length) return undefined;
+    const slot = timeline.slots[index]!;
+    return this.isLive(slot) ? this.read(slot) : undefined;
+  }
+
+  get(id: string): MessageRecord | undefined {
+    const slot = this.slotOf(id);
+    return slot < 0 ? undefined : this.read(slot);
+  }
+
+  /** The message `senderId` sent to the conversation with this clientMsgId, if it is stored. */
+  findSent(conversationId: string, senderId: string, clientMsgId: string): MessageRecord | undefined {
+    const key = keyOf(conversationId, senderId, clientMsgId);
+    const mask = this.keys.length - 1;
+    for (let cell = key & mask; this.keys[cell] !== 0; cell = (cell + 1) & mask) {
+      const slot = this.keys[cell]! - 1;
+      if (slot < 0 || this.column(slot).key[slot & (PAGE_SLOTS - 1)] !== key) continue;
+      const m = this.read(slot);
+      if (m.conversationId === conversationId && m.senderId === senderId && m.clientMsgId === clientMsgId) return m;
+    }
+    return undefined;
+  }
+
+  /**
+   * Stores a new message as the conversation's next seq, pending its follow-up work. The caller checks
+   * first that it is not a duplicate (findSent).
+   */
+  append(conversationId: string, draft: MessageDraft): MessageRecord {
+    const timeline = this.timelines.get(conversationId);
+    if (!timeline) throw new Error(`no timeline for conversation ${conversationId}`);
+    const slot = this.slots++;
+    const index = slot & (PAGE_SLOTS - 1);
+    if (index === 0) {
+      // The page before stayed allocated while it could still get slots; now that it cannot, it goes if empty.
+      if (this.pages.at(-1)?.live === 0) this.pages[this.pages.length - 1] = undefined;
+      this.pages.push(newPage());
+    }
+    const page = this.pages[slot >>> PAGE_SHIFT]!;
+    const seconds = Math.floor(Date.now() / 1000);
+    // Field by field rather than freeze(copy(…)) of a spread: only meta and the date are the caller's.
+    const message: MessageRecord = Object.freeze({
+      id: this.idOf(slot, seconds),
+      conversationId,
+      seq: timeline.length + 1,
+      senderId: draft.senderId,
+      clientMsgId: draft.clientMsgId,
+      text: draft.text,
+      meta: draft.meta === null ? null : freeze(draft.meta),
+      createdAt: new Date(draft.createdAt.getTime()),
+      editedAt: null,
+      deletedAt: null,
+      hiddenFor: NOBODY,
+    });
+    page.place[index] = this.write(message);
+    page.createdAt[index] = message.createdAt.getTime();
+    page.idSeconds[index] = seconds;
+    page.sender[index] = this.senderNumber(draft.senderId);
+    page.key[index] = keyOf(conversationId, draft.senderId, draft.clientMsgId);
+    page.pending[index] = 1;
+    page.live += 1;
+    this.live += 1;
+    this.addKey(slot);
+    if (timeline.length === timeline.slots.length) {
+      const grown = new Uint32Array(timeline.slots.length * 2);
+      grown.set(timeline.slots);
+      timeline.slots = grown;
+    }
+    timeline.slots[timeline.length++] = slot;
+    return message;
+  }
+
+  /**
+   * Stores `message` as the new version of a message already in the table (an edit, a deletion, a
+   * hide, or its sender anonymised); false if there is none with its id.
+   */
+  replace(message: MessageRecord): boolean {
+    const slot = this.slotOf(message.id);
+    if (slot < 0) return false;
+    const page = this.column(slot);
+    const index = slot & (PAGE_SLOTS - 1);
+    const previous = page.place[index]!;
+    page.place[index] = this.write(message);
+    this.release(previous);
+    if (message.senderId === null && page.sender[index] !== NO_SENDER) {
+      // An anonymised message is no sender's any more: its clientMsgId leaves the index.
+      this.removeKey(slot);
+      page.sender[index] = NO_SENDER;
+    }
+    return true;
+  }
+
+  /** The ids of every stored message `senderId` sent. */
+  sentBy(senderId: string): string[] {
+    const sender = this.senderNumbers.get(senderId);
+    const ids: string[] = [];
+    if (sender === undefined) return ids;
+    for (let slot = 0; slot < this.slots; slot++) {
+      const page = this.pages[slot >>> PAGE_SHIFT];
+      const index = slot & (PAGE_SLOTS - 1);
+      if (page && page.sender[index] === sender && page.place[index]! >= 0) ids.push(this.idOf(slot, page.idSeconds[index]!));
+    }
+    return ids;
+  }
+
+  /**
+   * Deletes up to `limit` of the conversation's messages created before `cutoff`, never the one with
+   * seq `keepSeq` or later; returns how many.
+   */
+  deleteBefore(conversationId: string, cutoff: number, keepSeq: number, limit: number): number {
+    const timeline = this.timelines.get(conversationId);
+    if (!timeline) return 0;
+    let deleted = 0;
+    for (let i = timeline.start; i < timeline.length && i + 1 < keepSeq && deleted < limit; i++) {
+      const slot = timeline.slots[i]!;
+      if (!this.isLive(slot)) continue;
+      // The times are in the columns so that messages which stay need not be decoded.
+      if (this.column(slot).createdAt[slot & (PAGE_SLOTS - 1)]! >= cutoff) continue;
+      this.delete(slot);
+      deleted += 1;
+    }
+    while (timeline.start < timeline.length && !this.isLive(timeline.slots[timeline.start]!)) timeline.start += 1;
+    return deleted;
+  }
+
+  /** Messages whose follow-up work is not marked done, created before `olderThan`, oldest first. */
+  pendingBefore(olderThan: number, limit: number): MessageRecord[] {
+    while (this.firstPending < this.slots && !this.isPending(this.firstPending)) this.firstPending += 1;
+    const found: Array<{ slot: number; createdAt: number }> = [];
+    for (let slot = this.firstPending; slot < this.slots; slot++) {
+      if (!this.isPending(slot)) continue;
+      const createdAt = this.column(slot).createdAt[slot & (PAGE_SLOTS - 1)]!;
+      if (createdAt < olderThan) found.push({ slot, createdAt });
+    }
+    return found
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .slice(0, limit)
+      .map(({ slot }) => this.read(slot));
+  }
+
+  markDone(ids: readonly string[]): void {
+    for (const id of ids) {
+      const slot = this.slotOf(id);
+      if (slot >= 0) this.column(slot).pending[slot & (PAGE_SLOTS - 1)] = 0;
+    }
+  }
+
+  private idOf(slot: number, seconds: number): string {
+    return seconds.toString(16).padStart(8, '0') + this.tag + slot.toString(16).padStart(10, '0');
+  }
+
+  /** The slot of a stored message's id, or -1 (no such id, or deleted). */
+  private slotOf(id: string): number {
+    if (id.length !== 24 || !id.startsWith(this.tag, 8)) return -1;
+    const slot = Number.parseInt(id.slice(14), 16);
+    if (!(slot < this.slots) || !this.isLive(slot)) return -1;
+    // parseInt stops at the first non-hex character, so only the id rebuilt from the slot proves it.
+    return this.idOf(slot, this.column(slot).idSeconds[slot & (PAGE_SLOTS - 1)]!) === id ? slot : -1;
+  }
+
+  private column(slot: number): Page {
+    return this.pages[slot >>> PAGE_SHIFT]!;
+  }
+
+  private isLive(slot: number): boolean {
+    const page = this.pages[slot >>> PAGE_SHIFT];
+    return page !== undefined && page.place[slot & (PAGE_SLOTS - 1)]! >= 0;
+  }
+
+  private isPending(slot: number): boolean {
+    const page = this.pages[slot >>> PAGE_SHIFT];
+    return page !== undefined && page.pending[slot & (PAGE_SLOTS - 1)] === 1;
+  }
+
+  private senderNumber(senderId: string): number {
+    let n = this.senderNumbers.get(senderId);
+    if (n === undefined) this.senderNumbers.set(senderId, (n = this.senderNumbers.size));
+    return n;
+  }
+
+  private delete(slot: number): void {
+    const p = slot >>> PAGE_SHIFT;
+    const page = this.pages[p]!;
+    const index = slot & (PAGE_SLOTS - 1);
+    if (page.sender[index] !== NO_SENDER) this.removeKey(slot);
+    this.release(page.place[index]!);
+    page.place[index] = -1;
+    page.pending[index] = 0;
+    page.live -= 1;
+    this.live -= 1;
+    // The last page may still get new slots; any other is done with once it is empty.
+    if (page.live === 0 && p !== this.pages.length - 1) this.pages[p] = undefined;
+  }
+
+  private addKey(slot: number): void {
+    if ((this.keysUsed + 1) * 2 > this.keys.length) this.rehash();
+    const key = this.column(slot).key[slot & (PAGE_SLOTS - 1)]!;
+    const mask = this.keys.length - 1;
+    let cell = key & mask;
+    while (this.keys[cell] !== 0) cell = (cell + 1) & mask;
+    this.keys[cell] = slot + 1;
+    this.keysUsed += 1;
+  }
+
+  private removeKey(slot: number): void {
+    const key = this.column(slot).key[slot & (PAGE_SLOTS - 1)]!;
+    const mask = this.keys.length - 1;
+    for (let cell = key & mask; this.keys[cell] !== 0; cell = (cell + 1) & mask) {
+      if (this.keys[cell] === slot + 1) {
+        this.keys[cell] = TOMBSTONE;
+        return;
+      }
+    }
+  }
+
+  /** Rebuilds the clientMsgId table without its tombstones, at twice the size its entries need. */
+  private rehash(): void {
+    const old = this.keys;
+    let entries = 0;
+    for (const cell of old) if (cell > 0) entries += 1;
+    let size = FIRST_TABLE_SIZE;
+    while (size < (entries + 1) * 4) size *= 2;
+    this.keys = new Int32Array(size);
+    this.keysUsed = 0;
+    for (const cell of old) if (cell > 0) this.addKey(cell - 1);
+  }
+
+  private read(slot: number): MessageRecord {
+    const page = this.column(slot);
+    const index = slot & (PAGE_SLOTS - 1);
+    const place = page.place[index]!;
+    const { bytes } = this.chunks[Math.floor(place / CHUNK_BYTES)]!;
+    const offset = place % CHUNK_BYTES;
+    const start = offset + HEADER_BYTES;
+    const stored = JSON.parse(bytes.toString('utf8', start, start + bytes.readUInt32LE(offset))) as Stored;
+    return decode(this.idOf(slot, page.idSeconds[index]!), stored);
+  }
+
+  /** Writes a version of a message; returns its place. */
+  private write(message: MessageRecord): number {
     const json = JSON.stringify(encode(message));
     const length = Buffer.byteLength(json);
     const place = this.reserve(HEADER_BYTES + length);
@@ -67,24 +379,7 @@ export class MessageTable {
     chunk.bytes.writeUInt32LE(length, offset);
     chunk.bytes.write(json, offset + HEADER_BYTES, length, 'utf8');
     chunk.live += 1;
-    const previous = this.places.get(message.id);
-    this.places.set(message.id, place);
-    if (previous !== undefined) this.release(previous);
-  }
-
-  delete(id: string): boolean {
-    const place = this.places.get(id);
-    if (place === undefined) return false;
-    this.places.delete(id);
-    this.release(place);
-    return true;
-  }
-
-  private read(id: string, place: number): MessageRecord {
-    const { bytes } = this.chunks[Math.floor(place / CHUNK_BYTES)]!;
-    const offset = place % CHUNK_BYTES;
-    const start = offset + HEADER_BYTES;
-    return decode(id, JSON.parse(bytes.toString('utf8', start, start + bytes.readUInt32LE(offset))) as Stored);
+    return place;
   }
 
   /** Room for `size` bytes: in the current chunk, a new one, or (larger than a chunk) one of its own. */
@@ -113,6 +408,28 @@ export class MessageTable {
     chunk.live -= 1;
     if (chunk.live === 0 && index !== this.current) this.chunks[index] = undefined;
   }
+}
+
+function newPage(): Page {
+  return {
+    place: new Float64Array(PAGE_SLOTS),
+    createdAt: new Float64Array(PAGE_SLOTS),
+    idSeconds: new Uint32Array(PAGE_SLOTS),
+    sender: new Int32Array(PAGE_SLOTS),
+    key: new Uint32Array(PAGE_SLOTS),
+    pending: new Uint8Array(PAGE_SLOTS),
+    live: 0,
+  };
+}
+
+/** FNV-1a over the three parts, each ended by a code unit no id contains, as an unsigned 32-bit number. */
+function keyOf(conversationId: string, senderId: string, clientMsgId: string): number {
+  return hashPart(hashPart(hashPart(0x811c9dc5, conversationId), senderId), clientMsgId) >>> 0;
+}
+
+function hashPart(h: number, part: string): number {
+  for (let i = 0; i < part.length; i++) h = Math.imul(h ^ part.charCodeAt(i), 0x01000193);
+  return Math.imul(h ^ 0xffff, 0x01000193);
 }
 
 function encode(m: MessageRecord): Stored {
