@@ -283,7 +283,6 @@ export class MemoryStore implements Store {
   }
 
   async listMessages(conversationId: string, query: MessageQuery): Promise<MessageRecord[]> {
-    if (!this.messages.has(conversationId)) return [];
     // Seq n is at index n - 1, so a page is found by index and only its messages are decoded.
     const length = this.messages.length(conversationId);
     const from = query.afterSeq === undefined ? 0 : Math.max(0, Math.floor(query.afterSeq));

@@ -124,7 +124,7 @@ export class MessageTable {
     return this.timelines.has(conversationId);
   }
 
-  /** The conversation's highest seq so far (deleted messages count). */
+  /** The conversation's highest seq so far (deleted messages count); 0 for one it does not know. */
   length(conversationId: string): number {
     return this.timelines.get(conversationId)?.length ?? 0;
   }
