@@ -162,14 +162,7 @@ export class MessageTable {
   append(conversationId: string, draft: MessageDraft): MessageRecord {
     const timeline = this.timelines.get(conversationId);
     if (!timeline) throw new Error(`no timeline for conversation ${conversationId}`);
-    const slot = this.slots++;
-    const index = slot & (PAGE_SLOTS - 1);
-    if (index === 0) {
-      // The page before stayed allocated while it could still get slots; now that it cannot, it goes if empty.
-      if (this.pages.at(-1)?.live === 0) this.pages[this.pages.length - 1] = undefined;
-      this.pages.push(newPage());
-    }
-    const page = this.pages[slot >>> PAGE_SHIFT]!;
+    const slot = this.slots;
     const seconds = Math.floor(Date.now() / 1000);
     // Field by field rather than freeze(copy(…)) of a spread: only meta and the date are the caller's.
     const message: MessageRecord = Object.freeze({
@@ -185,7 +178,17 @@ export class MessageTable {
       deletedAt: null,
       hiddenFor: NOBODY,
     });
-    page.place[index] = this.write(message);
+    // Written before the slot is taken: should encoding throw, the table is as it was.
+    const place = this.write(message);
+    this.slots += 1;
+    const index = slot & (PAGE_SLOTS - 1);
+    if (index === 0) {
+      // The page before stayed allocated while it could still get slots; now that it cannot, it goes if empty.
+      if (this.pages.at(-1)?.live === 0) this.pages[this.pages.length - 1] = undefined;
+      this.pages.push(newPage());
+    }
+    const page = this.pages[slot >>> PAGE_SHIFT]!;
+    page.place[index] = place;
     page.createdAt[index] = message.createdAt.getTime();
     page.idSeconds[index] = seconds;
     page.sender[index] = this.senderNumber(draft.senderId);

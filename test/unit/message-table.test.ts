@@ -50,6 +50,19 @@ describe('the memory store\'s message table', () => {
     expect(table.replace({ ...sent[0]!, id: `${id.slice(0, 23)}z` })).to.equal(false);
   });
 
+  it('leaves the table as it was when a message cannot be encoded', () => {
+    const { table, sent } = filled(2);
+    expect(() => table.append(CONVERSATION, draft(3, { meta: { n: 1n } }))).to.throw(TypeError);
+    expect(table.size).to.equal(2);
+    expect(table.length(CONVERSATION)).to.equal(2);
+    expect(table.findSent(CONVERSATION, SENDER, 'client-3')).to.equal(undefined);
+    expect(table.sentBy(SENDER)).to.deep.equal(sent.map((m) => m.id));
+    const next = table.append(CONVERSATION, draft(3));
+    expect(next.seq).to.equal(3);
+    expect(table.get(next.id)).to.deep.equal(next);
+    expect(table.pendingBefore(Number.POSITIVE_INFINITY, 10).map((m) => m.seq)).to.deep.equal([1, 2, 3]);
+  });
+
   it('finds a message by conversation, sender and clientMsgId, through any number of rehashes', () => {
     const count = 5000;
     const { table, sent } = filled(count);
