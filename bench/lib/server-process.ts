@@ -4,6 +4,7 @@
  * `ready`, and sends it requests over IPC (seed users, copy records, read memory/CPU, stop).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import type { ProcessStats } from '../servers/ipc.js';
@@ -67,7 +68,15 @@ function script(kind: ServerKind): Promise<string> {
 }
 
 /** `prebuilt`: a bundled server script to run instead of this tree's (bench/ab.ts runs another commit's). */
-export async function startServer(kind: ServerKind, name: string, env: Record<string, string>, prebuilt?: string): Promise<ServerProcess> {
+/** Optional extras of startServer. */
+export interface StartOptions {
+  /** Runs behind the usual flags (BENCH_SERVER_NODE_FLAGS or the Procfile's), e.g. ['--trace-gc']. */
+  readonly extraNodeFlags?: readonly string[];
+  /** Gets the server's stdout line by line instead of this process's stdout. */
+  readonly onOutput?: (line: string) => void;
+}
+
+export async function startServer(kind: ServerKind, name: string, env: Record<string, string>, prebuilt?: string, options: StartOptions = {}): Promise<ServerProcess> {
   const file = prebuilt ?? (await script(kind));
   // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it stops (open it in Chrome
   // DevTools or speedscope for a flame graph).
@@ -75,14 +84,15 @@ export async function startServer(kind: ServerKind, name: string, env: Record<st
   // Both Parley and the bare relay run with the young-generation size the Procfile gives gateways;
   // BENCH_SERVER_NODE_FLAGS overrides that (e.g. '' for Node's defaults, for an A/B).
   const flags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
-  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...flags, '--expose-gc', file];
+  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...flags, ...(options.extraNodeFlags ?? []), '--expose-gc', file];
   const [cmd, ...args] = serverPrefix.length > 0 ? [...serverPrefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
   const child = spawn(cmd!, args, {
     env: { ...process.env, LOG_LEVEL: 'error', ...env },
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    stdio: ['ignore', options.onOutput ? 'pipe' : 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
   });
   live.add(child);
+  if (options.onOutput && child.stdout) createInterface({ input: child.stdout }).on('line', options.onOutput);
   let nextId = 0;
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   const exited = new Promise<void>((resolve) =>
