@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { fixedRate } from './lib/chat-load.js';
+import { option } from './lib/cli.js';
 import { connectPairs, fresh, parleyEnv, stopAll } from './lib/deploy.js';
 import { pinGenerator } from './lib/pinning.js';
 import { setServerPrefix, startServer, type ServerProcess } from './lib/server-process.js';
@@ -25,11 +26,6 @@ import { log } from './lib/stats.js';
 
 const PAIRS = 16;
 const WINDOW = 32;
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
 

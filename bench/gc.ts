@@ -10,18 +10,14 @@
  *   BENCH_SERVER_NODE_FLAGS='--max-semi-space-size=64' npm run bench:gc   # other V8 flags
  */
 import { fixedRate, maxRate } from './lib/chat-load.js';
+import { option } from './lib/cli.js';
 import { connectPairs, fresh, parleyEnv, stopAll } from './lib/deploy.js';
 import { pinGenerator } from './lib/pinning.js';
-import { setServerPrefix, startServer, type ServerProcess } from './lib/server-process.js';
+import { serverNodeFlags, setServerPrefix, startServer, type ServerProcess } from './lib/server-process.js';
 import { log, round } from './lib/stats.js';
 
 const PAIRS = 16;
 const WINDOW = 4;
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
-}
 
 interface Collections {
   scavenges: number[];
@@ -48,7 +44,7 @@ const rate = Number(option('rate', '12000'));
 const seconds = Number(option('seconds', '10'));
 const pinning = pinGenerator(!process.argv.includes('--no-pin'));
 setServerPrefix(pinning.serverPrefix);
-log(`GC under chat load: ${kind}, ${PAIRS} pairs, ${rate} msg/s for ${seconds} s${process.argv.includes('--no-max') ? '' : ' after a max phase'}; ${pinning.description}; flags ${process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32'} --trace-gc`);
+log(`GC under chat load: ${kind}, ${PAIRS} pairs, ${rate} msg/s for ${seconds} s${process.argv.includes('--no-max') ? '' : ' after a max phase'}; ${pinning.description}; flags ${[...serverNodeFlags(), '--trace-gc'].join(' ')}`);
 
 const inWindow: Collections = { scavenges: [], fullPauses: [], biggestSteps: [] };
 let counting = false;
@@ -62,9 +58,10 @@ try {
     const max = await maxRate(pairs.senders, WINDOW, { warmupMs: 1000, measureMs: 4000 }, servers);
     log(`  max: ${max.rate} msg/s, heap ${JSON.stringify(max.serverHeapMiB)} MiB`);
   }
-  const run = fixedRate(pairs.senders, WINDOW, rate, { warmupMs: 500, measureMs: seconds * 1000 }, servers);
+  const phase = { warmupMs: 500, measureMs: seconds * 1000 };
+  const run = fixedRate(pairs.senders, WINDOW, rate, phase, servers);
   // The window opens after the warm-up; collections are counted from then on, to its end.
-  setTimeout(() => (counting = true), 500);
+  setTimeout(() => (counting = true), phase.warmupMs);
   const r = await run;
   counting = false;
   log(`  @${rate}/s: ${r.rate} msg/s delivered, p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} p999 ${r.latencyMs.p999} ms, skipped ${r.skipped}; CPU server ${JSON.stringify(r.serverCpu)}%, heap ${JSON.stringify(r.serverHeapMiB)} MiB`);

@@ -67,7 +67,6 @@ function script(kind: ServerKind): Promise<string> {
   return built;
 }
 
-/** `prebuilt`: a bundled server script to run instead of this tree's (bench/ab.ts runs another commit's). */
 /** Optional extras of startServer. */
 export interface StartOptions {
   /** Runs behind the usual flags (BENCH_SERVER_NODE_FLAGS or the Procfile's), e.g. ['--trace-gc']. */
@@ -76,15 +75,21 @@ export interface StartOptions {
   readonly onOutput?: (line: string) => void;
 }
 
+/**
+ * Node's flags for every server: the young-generation size the Procfile gives gateways, for Parley and
+ * the bare relay alike; BENCH_SERVER_NODE_FLAGS overrides them (e.g. '' for Node's defaults, for an A/B).
+ */
+export function serverNodeFlags(): string[] {
+  return (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
+}
+
+/** `prebuilt`: a bundled server script to run instead of this tree's (bench/ab.ts runs another commit's). */
 export async function startServer(kind: ServerKind, name: string, env: Record<string, string>, prebuilt?: string, options: StartOptions = {}): Promise<ServerProcess> {
   const file = prebuilt ?? (await script(kind));
   // BENCH_CPU_PROF=<dir>: each server writes a V8 CPU profile there when it stops (open it in Chrome
   // DevTools or speedscope for a flame graph).
   const profileDir = process.env.BENCH_CPU_PROF;
-  // Both Parley and the bare relay run with the young-generation size the Procfile gives gateways;
-  // BENCH_SERVER_NODE_FLAGS overrides that (e.g. '' for Node's defaults, for an A/B).
-  const flags = (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
-  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...flags, ...(options.extraNodeFlags ?? []), '--expose-gc', file];
+  const nodeArgs = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), ...serverNodeFlags(), ...(options.extraNodeFlags ?? []), '--expose-gc', file];
   const [cmd, ...args] = serverPrefix.length > 0 ? [...serverPrefix, process.execPath, ...nodeArgs] : [process.execPath, ...nodeArgs];
   const child = spawn(cmd!, args, {
     env: { ...process.env, LOG_LEVEL: 'error', ...env },
