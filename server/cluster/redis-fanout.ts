@@ -2,6 +2,7 @@ import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ServerOptions } from 'socket.io';
+import { corkPerTurn } from '../cork-per-turn.js';
 
 export type FanoutMode = 'sharded' | 'classic';
 
@@ -84,7 +85,7 @@ export async function createRedisAdapter(url: string, options: RedisAdapterOptio
   const log = options.logger?.child({ module: 'redis-fanout' });
   const prefix = options.prefix ?? DEFAULT_PREFIX;
   const recovery = new Recovery(options.onRecovered);
-  const publisher = watched(new Redis(url, PUBLISHER), 'publisher', log, recovery);
+  const publisher = corkedPerTurn(watched(new Redis(url, PUBLISHER), 'publisher', log, recovery));
   const subscriber = watched(new Redis(url, SUBSCRIBER), 'subscriber', log, recovery);
   try {
     await Promise.all([publisher.connect(), subscriber.connect()]);
@@ -142,6 +143,17 @@ async function shardedPubSubRefusal(client: Redis, prefix: string): Promise<stri
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }
+}
+
+/**
+ * Corks every connection `client` opens (ioredis opens a new socket on each reconnect) per event-loop
+ * turn, so the commands of one turn leave in one `writev`. The adapter publishes once per broadcast, and
+ * a turn under load holds many group commits' broadcasts: a write syscall each was the largest single
+ * cost of a message crossing nodes (docs/benchmarks.md).
+ */
+export function corkedPerTurn(client: Redis): Redis {
+  client.on('connect', () => corkPerTurn(client.stream));
+  return client;
 }
 
 /**

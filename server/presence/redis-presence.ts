@@ -192,6 +192,13 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1`;
 
+/** The users asked about in one event-loop turn, and the one answer those calls share. */
+interface TurnLookup {
+  /** Grows until the lookup is sent at the end of the turn. */
+  readonly userIds: Set<string>;
+  readonly online: Promise<Set<string>>;
+}
+
 /** The scripts above, as `defineCommand` adds them to the client (namespaced: the client may be shared). */
 interface PresenceScripts {
   parleyPresenceHeartbeat(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<number>;
@@ -271,6 +278,8 @@ export class RedisPresence implements Presence {
   /** A call failed since the last full heartbeat, so Redis may lack some of our sockets. */
   private fullSyncDue = true;
   private outageLogged = false;
+  /** The lookup this turn's `online` calls join, until it is sent. */
+  private turnLookup: TurnLookup | undefined;
 
   constructor(redis: string | Redis, options: RedisPresenceOptions = {}) {
     this.nodeId = options.nodeId ?? randomUUID();
@@ -354,7 +363,30 @@ export class RedisPresence implements Presence {
     return wasLast === 1;
   }
 
+  /**
+   * The `online` calls of one event-loop turn share one lookup, sent at the end of that turn: under load
+   * every group commit's follow-up asks about its conversation's members, and a script per commit was
+   * 0.42 of the 1.42 Redis commands per message crossing nodes (docs/benchmarks.md). Each caller still
+   * gets an answer read after its call, about exactly the users it asked for.
+   */
   async online(userIds: readonly string[]): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const lookup = (this.turnLookup ??= this.lookupAtTurnEnd());
+    for (const userId of userIds) lookup.userIds.add(userId);
+    const online = await lookup.online;
+    return new Set(userIds.filter((userId) => online.has(userId)));
+  }
+
+  private lookupAtTurnEnd(): TurnLookup {
+    const userIds = new Set<string>();
+    const online = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.turnLookup = undefined;
+      return this.lookOnline([...userIds]);
+    });
+    return { userIds, online };
+  }
+
+  private async lookOnline(userIds: readonly string[]): Promise<Set<string>> {
     const online = new Set<string>();
     for (let i = 0; i < userIds.length; i += BATCH) {
       const batch = userIds.slice(i, i + BATCH);
