@@ -96,6 +96,15 @@ function describePresenceContract(name: string, makePresence: () => PresenceFixt
       expect(await presence.online([])).to.deep.equal(new Set());
     });
 
+    it('answers lookups made together each about exactly its own users', async () => {
+      const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
+      await presence.add(ann, newId('socket'));
+      await presence.add(cid, newId('socket'));
+
+      const answers = await Promise.all([presence.online([ann]), presence.online([bob, cid]), presence.online([bob]), presence.online([cid, ann, bob])]);
+      expect(answers).to.deep.equal([new Set([ann]), new Set([cid]), new Set(), new Set([cid, ann])]);
+    });
+
     it("counts a user's live sockets", async () => {
       const [user, nobody] = [newId('user'), newId('nobody')];
       const first = newId('socket');
@@ -122,6 +131,44 @@ function describePresenceContract(name: string, makePresence: () => PresenceFixt
     });
   });
 }
+
+describe('RedisPresence lookups', function () {
+  failOnUnhandledRejections();
+
+  it('asks Redis once for all the lookups of one event-loop turn', async () => {
+    const prefix = testPrefix();
+    const client = new Redis(REDIS_URL);
+    const presence = new RedisPresence(client, { prefix });
+    const monitor = await new Redis(REDIS_URL).monitor();
+    try {
+      await presence.init();
+      const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
+      await presence.add(ann, newId('socket'));
+      await presence.add(cid, newId('socket'));
+      const address = /addr=(\S+)/.exec(String(await client.client('INFO')))?.[1];
+      const commands: string[][] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source === address) commands.push(args);
+      });
+
+      const answers = await Promise.all([presence.online([ann]), presence.online([bob, cid]), presence.online([cid, ann, bob])]);
+      // MONITOR reports on its own connection: once it shows the marker, it has shown the lookups too.
+      const marker = newId('marker');
+      await client.echo(marker);
+      await waitFor(() => commands.some((args) => args.includes(marker)), 5_000, 'the marker in MONITOR');
+
+      expect(answers).to.deep.equal([new Set([ann]), new Set([cid]), new Set([cid, ann])]);
+      const lookups = commands.filter(([name]) => /^eval/i.test(name ?? ''));
+      expect(lookups, JSON.stringify(lookups)).to.have.length(1);
+      for (const user of [ann, bob, cid]) expect(lookups[0]!.some((arg) => arg.endsWith(user)), `${user} in the lookup`).to.equal(true);
+    } finally {
+      monitor.disconnect();
+      await presence.close();
+      client.disconnect();
+      await deleteKeys(REDIS_URL, prefix);
+    }
+  });
+});
 
 describe('RedisPresence across nodes', function () {
   this.timeout(20_000);
