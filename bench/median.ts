@@ -7,7 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { SummaryRow } from './lib/scenario.js';
-import { table } from './lib/stats.js';
+import { median, round, table } from './lib/stats.js';
 
 const files = process.argv.slice(2);
 if (files.length === 0) {
@@ -24,11 +24,10 @@ for (const file of files) {
   }
 }
 
-const median = (values: (number | string | null)[]): number | string | null => {
-  const nums = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v)).sort((a, b) => a - b);
+const medianOf = (values: (number | string | null)[]): number | string | null => {
+  const nums = values.filter((v): v is number => typeof v === 'number' && Number.isFinite(v));
   if (nums.length === 0) return values.filter((v) => v !== null).join(' | ') || null;
-  const mid = nums.length >> 1;
-  return nums.length % 2 ? nums[mid]! : Math.round(((nums[mid - 1]! + nums[mid]!) / 2) * 100) / 100;
+  return round(median(nums), 2);
 };
 const range = (values: (number | null)[]) => {
   const nums = values.filter((v): v is number => typeof v === 'number');
@@ -38,6 +37,6 @@ const range = (values: (number | null)[]) => {
 const rows = [...groups].map(([key, runs]) => {
   const [scenario, measure] = key.split('|');
   const met = runs.filter((r) => r.met !== null);
-  return [scenario, measure, runs.length, median(runs.map((r) => r.parley)), median(runs.map((r) => r.baseline)), median(runs.map((r) => r.ratio)), range(runs.map((r) => r.ratio)), runs[0]!.target, met.length > 0 ? `${met.filter((r) => r.met).length}/${met.length}` : ''];
+  return [scenario, measure, runs.length, medianOf(runs.map((r) => r.parley)), medianOf(runs.map((r) => r.baseline)), medianOf(runs.map((r) => r.ratio)), range(runs.map((r) => r.ratio)), runs[0]!.target, met.length > 0 ? `${met.filter((r) => r.met).length}/${met.length}` : ''];
 });
 process.stdout.write(`${table([['scenario', 'measure', 'runs', 'Parley (median)', 'baseline (median)', 'ratio (median)', 'ratio range', 'target', 'met in'], ...rows])}\n`);
