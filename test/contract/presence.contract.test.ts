@@ -138,13 +138,14 @@ describe('RedisPresence lookups', function () {
   it('asks Redis once for all the lookups of one event-loop turn', async () => {
     const prefix = testPrefix();
     const client = new Redis(REDIS_URL);
-    const presence = new RedisPresence(client, { prefix });
+    // The users' sockets are on another node: this one has to ask Redis about them.
+    const [presence, other] = [new RedisPresence(client, { prefix }), new RedisPresence(REDIS_URL, { prefix })];
     const monitor = await new Redis(REDIS_URL).monitor();
     try {
-      await presence.init();
+      await Promise.all([presence.init(), other.init()]);
       const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
-      await presence.add(ann, newId('socket'));
-      await presence.add(cid, newId('socket'));
+      await other.add(ann, newId('socket'));
+      await other.add(cid, newId('socket'));
       const address = /addr=(\S+)/.exec(String(await client.client('INFO')))?.[1];
       const commands: string[][] = [];
       monitor.on('monitor', (_time: string, args: string[], source: string) => {
@@ -163,7 +164,44 @@ describe('RedisPresence lookups', function () {
       for (const user of [ann, bob, cid]) expect(lookups[0]!.some((arg) => arg.endsWith(user)), `${user} in the lookup`).to.equal(true);
     } finally {
       monitor.disconnect();
-      await presence.close();
+      await Promise.all([presence.close(), other.close()]);
+      client.disconnect();
+      await deleteKeys(REDIS_URL, prefix);
+    }
+  });
+
+  it('answers about users with a socket on this node without asking Redis', async () => {
+    const prefix = testPrefix();
+    const client = new Redis(REDIS_URL);
+    const [here, observer] = [new RedisPresence(client, { prefix }), new RedisPresence(REDIS_URL, { prefix })];
+    const monitor = await new Redis(REDIS_URL).monitor();
+    try {
+      await Promise.all([here.init(), observer.init()]);
+      const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
+      await here.add(ann, newId('socket'));
+      await here.add(bob, newId('socket'));
+      await observer.add(cid, newId('socket'));
+      const address = /addr=(\S+)/.exec(String(await client.client('INFO')))?.[1];
+      const commands: string[][] = [];
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (source === address) commands.push(args);
+      });
+
+      const local = await here.online([ann, bob]);
+      const mixed = await here.online([ann, cid]);
+      const marker = newId('marker');
+      await client.echo(marker);
+      await waitFor(() => commands.some((args) => args.includes(marker)), 5_000, 'the marker in MONITOR');
+
+      expect(local).to.deep.equal(new Set([ann, bob]));
+      expect(mixed).to.deep.equal(new Set([ann, cid]));
+      const lookups = commands.filter(([name]) => /^eval/i.test(name ?? ''));
+      expect(lookups, JSON.stringify(lookups)).to.have.length(1);
+      expect(lookups[0]!.some((arg) => arg.endsWith(cid)), 'the other node\'s user asked about').to.equal(true);
+      expect(lookups[0]!.some((arg) => arg.endsWith(ann)), 'the local user not asked about').to.equal(false);
+    } finally {
+      monitor.disconnect();
+      await Promise.all([here.close(), observer.close()]);
       client.disconnect();
       await deleteKeys(REDIS_URL, prefix);
     }
