@@ -134,77 +134,70 @@ function describePresenceContract(name: string, makePresence: () => PresenceFixt
 
 describe('RedisPresence lookups', function () {
   failOnUnhandledRejections();
+  let prefix: string;
+  let client: Redis;
+  /** The node under test, on `client`, whose commands MONITOR shows. */
+  let here: RedisPresence;
+  let elsewhere: RedisPresence;
+  let monitor: Redis;
+
+  beforeEach(async () => {
+    prefix = testPrefix();
+    client = new Redis(REDIS_URL);
+    [here, elsewhere] = [new RedisPresence(client, { prefix }), new RedisPresence(REDIS_URL, { prefix })];
+    monitor = await new Redis(REDIS_URL).monitor();
+    await Promise.all([here.init(), elsewhere.init()]);
+  });
+
+  afterEach(async () => {
+    monitor.disconnect();
+    await Promise.all([here.close(), elsewhere.close()]);
+    client.disconnect();
+    await deleteKeys(REDIS_URL, prefix);
+  });
+
+  /** The Lua scripts (presence lookups) the node under test sends while `act` runs. */
+  async function scriptsSentDuring<T>(act: () => Promise<T>): Promise<{ result: T; scripts: string[][] }> {
+    const address = /addr=(\S+)/.exec(String(await client.client('INFO')))?.[1];
+    const commands: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (source === address) commands.push(args);
+    });
+    const result = await act();
+    // MONITOR reports on its own connection: once it shows the marker, it has shown what came before.
+    const marker = newId('marker');
+    await client.echo(marker);
+    await waitFor(() => commands.some((args) => args.includes(marker)), 5_000, 'the marker in MONITOR');
+    monitor.removeAllListeners('monitor');
+    return { result, scripts: commands.filter(([name]) => /^eval/i.test(name ?? '')) };
+  }
+
+  const asksAbout = (script: readonly string[], userId: string) => script.some((arg) => arg.endsWith(userId));
 
   it('asks Redis once for all the lookups of one event-loop turn', async () => {
-    const prefix = testPrefix();
-    const client = new Redis(REDIS_URL);
-    // The users' sockets are on another node: this one has to ask Redis about them.
-    const [presence, other] = [new RedisPresence(client, { prefix }), new RedisPresence(REDIS_URL, { prefix })];
-    const monitor = await new Redis(REDIS_URL).monitor();
-    try {
-      await Promise.all([presence.init(), other.init()]);
-      const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
-      await other.add(ann, newId('socket'));
-      await other.add(cid, newId('socket'));
-      const address = /addr=(\S+)/.exec(String(await client.client('INFO')))?.[1];
-      const commands: string[][] = [];
-      monitor.on('monitor', (_time: string, args: string[], source: string) => {
-        if (source === address) commands.push(args);
-      });
+    const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
+    await elsewhere.add(ann, newId('socket'));
+    await elsewhere.add(cid, newId('socket'));
 
-      const answers = await Promise.all([presence.online([ann]), presence.online([bob, cid]), presence.online([cid, ann, bob])]);
-      // MONITOR reports on its own connection: once it shows the marker, it has shown the lookups too.
-      const marker = newId('marker');
-      await client.echo(marker);
-      await waitFor(() => commands.some((args) => args.includes(marker)), 5_000, 'the marker in MONITOR');
+    const { result, scripts } = await scriptsSentDuring(() => Promise.all([here.online([ann]), here.online([bob, cid]), here.online([cid, ann, bob])]));
 
-      expect(answers).to.deep.equal([new Set([ann]), new Set([cid]), new Set([cid, ann])]);
-      const lookups = commands.filter(([name]) => /^eval/i.test(name ?? ''));
-      expect(lookups, JSON.stringify(lookups)).to.have.length(1);
-      for (const user of [ann, bob, cid]) expect(lookups[0]!.some((arg) => arg.endsWith(user)), `${user} in the lookup`).to.equal(true);
-    } finally {
-      monitor.disconnect();
-      await Promise.all([presence.close(), other.close()]);
-      client.disconnect();
-      await deleteKeys(REDIS_URL, prefix);
-    }
+    expect(result).to.deep.equal([new Set([ann]), new Set([cid]), new Set([cid, ann])]);
+    expect(scripts, JSON.stringify(scripts)).to.have.length(1);
+    for (const user of [ann, bob, cid]) expect(asksAbout(scripts[0]!, user), `${user} in the lookup`).to.equal(true);
   });
 
   it('answers about users with a socket on this node without asking Redis', async () => {
-    const prefix = testPrefix();
-    const client = new Redis(REDIS_URL);
-    const [here, observer] = [new RedisPresence(client, { prefix }), new RedisPresence(REDIS_URL, { prefix })];
-    const monitor = await new Redis(REDIS_URL).monitor();
-    try {
-      await Promise.all([here.init(), observer.init()]);
-      const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
-      await here.add(ann, newId('socket'));
-      await here.add(bob, newId('socket'));
-      await observer.add(cid, newId('socket'));
-      const address = /addr=(\S+)/.exec(String(await client.client('INFO')))?.[1];
-      const commands: string[][] = [];
-      monitor.on('monitor', (_time: string, args: string[], source: string) => {
-        if (source === address) commands.push(args);
-      });
+    const [ann, bob, cid] = [newId('ann'), newId('bob'), newId('cid')];
+    await here.add(ann, newId('socket'));
+    await here.add(bob, newId('socket'));
+    await elsewhere.add(cid, newId('socket'));
 
-      const local = await here.online([ann, bob]);
-      const mixed = await here.online([ann, cid]);
-      const marker = newId('marker');
-      await client.echo(marker);
-      await waitFor(() => commands.some((args) => args.includes(marker)), 5_000, 'the marker in MONITOR');
+    const { result, scripts } = await scriptsSentDuring(async () => [await here.online([ann, bob]), await here.online([ann, cid])]);
 
-      expect(local).to.deep.equal(new Set([ann, bob]));
-      expect(mixed).to.deep.equal(new Set([ann, cid]));
-      const lookups = commands.filter(([name]) => /^eval/i.test(name ?? ''));
-      expect(lookups, JSON.stringify(lookups)).to.have.length(1);
-      expect(lookups[0]!.some((arg) => arg.endsWith(cid)), 'the other node\'s user asked about').to.equal(true);
-      expect(lookups[0]!.some((arg) => arg.endsWith(ann)), 'the local user not asked about').to.equal(false);
-    } finally {
-      monitor.disconnect();
-      await Promise.all([here.close(), observer.close()]);
-      client.disconnect();
-      await deleteKeys(REDIS_URL, prefix);
-    }
+    expect(result).to.deep.equal([new Set([ann, bob]), new Set([ann, cid])]);
+    expect(scripts, JSON.stringify(scripts)).to.have.length(1);
+    expect(asksAbout(scripts[0]!, cid), "the other node's user asked about").to.equal(true);
+    expect(asksAbout(scripts[0]!, ann), 'the local user not asked about').to.equal(false);
   });
 });
 

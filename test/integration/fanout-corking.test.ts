@@ -6,29 +6,13 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { corkedPerTurn } from '../../server/cluster/redis-fanout.js';
 import { failOnUnhandledRejections } from '../support/redis.js';
+import { countWrites } from '../support/socket-writes.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
-/** Counts the syscall-level writes (`_write` / `_writev`) of the client's current socket. */
-function countWrites(client: Redis): { calls: number } {
-  const counter = { calls: 0 };
-  const raw = client.stream as Socket & { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
-  const write = raw._write.bind(raw);
-  const writev = raw._writev.bind(raw);
-  raw._write = (...a) => {
-    counter.calls++;
-    write(...a);
-  };
-  raw._writev = (...a) => {
-    counter.calls++;
-    writev(...a);
-  };
-  return counter;
-}
-
 /** Publishes `messages` to `channel` in one event-loop turn; resolves with the writes that took. */
 async function publishInOneTurn(client: Redis, channel: string, messages: readonly string[]): Promise<number> {
-  const counter = countWrites(client);
+  const counter = countWrites(client.stream as Socket);
   await Promise.all(messages.map((m) => client.publish(channel, m)));
   return counter.calls;
 }

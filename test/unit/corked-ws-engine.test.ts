@@ -4,23 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { expect } from 'chai';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CorkedWebSocketServer } from '../../server/gateway/corked-ws-engine.js';
-
-/** Counts the syscall-level writes (`_write` / `_writev`) a server-side TCP socket makes. */
-function countWrites(socket: Socket): { calls: number } {
-  const counter = { calls: 0 };
-  const raw = socket as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
-  const write = raw._write.bind(socket);
-  const writev = raw._writev.bind(socket);
-  raw._write = (...a) => {
-    counter.calls++;
-    write(...a);
-  };
-  raw._writev = (...a) => {
-    counter.calls++;
-    writev(...a);
-  };
-  return counter;
-}
+import { countWrites } from '../support/socket-writes.js';
 
 /** A WebSocket server of the given class that sends `frames` in one turn to the first client. */
 async function sendInOneTurn(Engine: new (options: { noServer: true }) => WebSocketServer, frames: readonly string[]): Promise<{ writes: number; received: string[] }> {
