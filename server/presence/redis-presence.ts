@@ -372,8 +372,12 @@ export class RedisPresence implements Presence {
    * after its call, about exactly the users it asked for.
    */
   async online(userIds: readonly string[]): Promise<Set<string>> {
-    const here = userIds.filter((userId) => this.local.has(userId));
-    const elsewhere = userIds.filter((userId) => !this.local.has(userId));
+    const here: string[] = [];
+    const elsewhere: string[] = [];
+    for (const userId of userIds) {
+      if (this.local.has(userId)) here.push(userId);
+      else elsewhere.push(userId);
+    }
     if (elsewhere.length === 0) return new Set(here);
     const lookup = (this.turnLookup ??= this.lookupAtTurnEnd());
     for (const userId of elsewhere) lookup.userIds.add(userId);
