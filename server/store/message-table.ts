@@ -400,8 +400,7 @@ export class MessageTable {
   }
 
   private addChunk(size: number): number {
-    // Not from Node's shared pool, and not zeroed: only bytes written here are ever read.
-    this.chunks.push({ bytes: Buffer.allocUnsafeSlow(size), live: 0 });
+    this.chunks.push({ bytes: Buffer.from(offHeap(size)), live: 0 });
     return this.chunks.length - 1;
   }
 
@@ -413,14 +412,26 @@ export class MessageTable {
   }
 }
 
+/**
+ * Zeroed memory outside the V8 heap that V8 does not count as external memory: a SharedArrayBuffer
+ * (shared with no other thread). V8 counts an ArrayBuffer's bytes toward a limit that starts a full
+ * collection for every 64 MiB they grow by; a history growing by ≈ 300 bytes per message hit it every
+ * few seconds under chat load, and each collection's marking stalled the gateway for 10–25 ms, for memory
+ * no collection can free (docs/benchmarks.md). A dropped chunk or page is freed at the next full
+ * collection, which the heap's own growth brings. `process.memoryUsage().arrayBuffers` still counts it.
+ */
+function offHeap(bytes: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(bytes);
+}
+
 function newPage(): Page {
   return {
-    place: new Float64Array(PAGE_SLOTS),
-    createdAt: new Float64Array(PAGE_SLOTS),
-    idSeconds: new Uint32Array(PAGE_SLOTS),
-    sender: new Int32Array(PAGE_SLOTS),
-    key: new Uint32Array(PAGE_SLOTS),
-    pending: new Uint8Array(PAGE_SLOTS),
+    place: new Float64Array(offHeap(PAGE_SLOTS * Float64Array.BYTES_PER_ELEMENT)),
+    createdAt: new Float64Array(offHeap(PAGE_SLOTS * Float64Array.BYTES_PER_ELEMENT)),
+    idSeconds: new Uint32Array(offHeap(PAGE_SLOTS * Uint32Array.BYTES_PER_ELEMENT)),
+    sender: new Int32Array(offHeap(PAGE_SLOTS * Int32Array.BYTES_PER_ELEMENT)),
+    key: new Uint32Array(offHeap(PAGE_SLOTS * Uint32Array.BYTES_PER_ELEMENT)),
+    pending: new Uint8Array(offHeap(PAGE_SLOTS)),
     live: 0,
   };
 }
