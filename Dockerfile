@@ -14,4 +14,4 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 3000
-CMD ["node", "--max-semi-space-size=32", "dist/server/cli.js", "start", "--role", "web"]
+CMD ["node", "--max-semi-space-size=32", "--no-allocation-site-pretenuring", "dist/server/cli.js", "start", "--role", "web"]

@@ -76,11 +76,11 @@ export interface StartOptions {
 }
 
 /**
- * Node's flags for every server: the young-generation size the Procfile gives gateways, for Parley and
- * the bare relay alike; BENCH_SERVER_NODE_FLAGS overrides them (e.g. '' for Node's defaults, for an A/B).
+ * Node's flags for every server: the V8 flags the Procfile gives gateways (young-generation size, no
+ * allocation-site pretenuring), for Parley and the bare relay alike; BENCH_SERVER_NODE_FLAGS overrides them (e.g. '' for Node's defaults, for an A/B).
  */
 export function serverNodeFlags(): string[] {
-  return (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32').split(' ').filter(Boolean);
+  return (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32 --no-allocation-site-pretenuring').split(' ').filter(Boolean);
 }
 
 /** `prebuilt`: a bundled server script to run instead of this tree's (bench/ab.ts runs another commit's). */
