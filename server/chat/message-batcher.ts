@@ -1,3 +1,4 @@
+import { flushCorked } from '../cork-per-turn.js';
 import type { AppendResult, ConversationRecord, MessageDraft, Store } from '../store/index.js';
 
 interface Pending {
@@ -13,10 +14,18 @@ interface Pending {
  * and at low load a lone send waits only for the current event-loop turn. One conversation never has two
  * writes in flight in this process, so `onStored` sees its messages in seq order, and the caller's
  * promise resolves only after the store acknowledged the write.
+ *
+ * The commits of one turn start together, from one setImmediate, and a second one right behind it sends
+ * what they wrote (flushCorked): their frames would otherwise stay corked (cork-per-turn.ts) through the
+ * next turn's reading of sockets, which under load added that whole turn to every message's latency.
+ * A store that answers in the same turn (the memory store) has its messages and acks on the wire by then;
+ * a later answer leaves at the end of its own turn, as any write does.
  */
 export class MessageBatcher {
   // Mutable on purpose: this is the queue that concurrent sends join while a write is in flight.
   private readonly queues = new Map<string, Pending[]>();
+  /** Conversations whose queue was opened this turn: their commits start at the turn's end. */
+  private opened: string[] = [];
 
   constructor(
     private readonly store: Store,
@@ -33,10 +42,19 @@ export class MessageBatcher {
         return;
       }
       this.queues.set(conversation.id, [{ conversation, draft, resolve, reject }]);
+      if (this.opened.push(conversation.id) > 1) return;
       // setImmediate, not a microtask: lets the socket frames already read in this turn join the batch.
-      setImmediate(() => void this.drain(conversation.id));
+      // Between two immediates Node runs every microtask, so the flush comes after the commits' acks.
+      setImmediate(this.commitOpened);
+      setImmediate(flushCorked);
     });
   }
+
+  private readonly commitOpened = (): void => {
+    const opened = this.opened;
+    this.opened = [];
+    for (const conversationId of opened) void this.drain(conversationId);
+  };
 
   private async drain(conversationId: string): Promise<void> {
     const queue = this.queues.get(conversationId);
