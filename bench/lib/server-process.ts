@@ -77,7 +77,8 @@ export interface StartOptions {
 
 /**
  * Node's flags for every server: the V8 flags the Procfile gives gateways (young-generation size, no
- * allocation-site pretenuring), for Parley and the bare relay alike; BENCH_SERVER_NODE_FLAGS overrides them (e.g. '' for Node's defaults, for an A/B).
+ * allocation-site pretenuring), for Parley and the bare relay alike; BENCH_SERVER_NODE_FLAGS overrides
+ * them (e.g. '' for Node's defaults, for an A/B).
  */
 export function serverNodeFlags(): string[] {
   return (process.env.BENCH_SERVER_NODE_FLAGS ?? '--max-semi-space-size=32 --no-allocation-site-pretenuring').split(' ').filter(Boolean);

@@ -424,14 +424,19 @@ function offHeap(bytes: number): SharedArrayBuffer {
   return new SharedArrayBuffer(bytes);
 }
 
+/** One of a page's columns: PAGE_SLOTS elements of `Type`, zeroed, off the heap. */
+function pageColumn<T>(Type: { new (buffer: SharedArrayBuffer): T; readonly BYTES_PER_ELEMENT: number }): T {
+  return new Type(offHeap(PAGE_SLOTS * Type.BYTES_PER_ELEMENT));
+}
+
 function newPage(): Page {
   return {
-    place: new Float64Array(offHeap(PAGE_SLOTS * Float64Array.BYTES_PER_ELEMENT)),
-    createdAt: new Float64Array(offHeap(PAGE_SLOTS * Float64Array.BYTES_PER_ELEMENT)),
-    idSeconds: new Uint32Array(offHeap(PAGE_SLOTS * Uint32Array.BYTES_PER_ELEMENT)),
-    sender: new Int32Array(offHeap(PAGE_SLOTS * Int32Array.BYTES_PER_ELEMENT)),
-    key: new Uint32Array(offHeap(PAGE_SLOTS * Uint32Array.BYTES_PER_ELEMENT)),
-    pending: new Uint8Array(offHeap(PAGE_SLOTS)),
+    place: pageColumn(Float64Array),
+    createdAt: pageColumn(Float64Array),
+    idSeconds: pageColumn(Uint32Array),
+    sender: pageColumn(Int32Array),
+    key: pageColumn(Uint32Array),
+    pending: pageColumn(Uint8Array),
     live: 0,
   };
 }
