@@ -7,7 +7,7 @@ import { ParleyError, toParleyError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Presence } from '../presence/index.js';
 import type { Limiter, OriginPolicy } from '../security/index.js';
-import { CorkedWebSocketServer } from './corked-ws-engine.js';
+import { CorkedWebSocketServer, writableUntilBackedUp } from './corked-ws-engine.js';
 import { jsonParser } from './json-parser.js';
 import { registerRestApi, type RestDeps } from './rest-api.js';
 import { attachSocketGateway, handshakeRefusal, type ParleyServer, type SocketDeps, type SocketGateway } from './socket-gateway.js';
@@ -83,6 +83,7 @@ export function createGateway(limits: ParleyConfig['limits'], logger: Logger, gu
       );
     },
   });
+  writableUntilBackedUp(io.engine);
   return { http, io };
 }
 

@@ -2,8 +2,11 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { expect } from 'chai';
+import { Server as IoServer, type Socket as IoSocket } from 'socket.io';
+import { io as ioClient, type Socket as ClientSocket } from 'socket.io-client';
 import { WebSocket, WebSocketServer } from 'ws';
-import { CorkedWebSocketServer } from '../../server/gateway/corked-ws-engine.js';
+import { CorkedWebSocketServer, writableUntilBackedUp } from '../../server/gateway/corked-ws-engine.js';
+import { eventually } from '../support/server.js';
 import { countWrites } from '../support/socket-writes.js';
 
 /** A WebSocket server of the given class that sends `frames` in one turn to the first client. */
@@ -76,5 +79,108 @@ describe('CorkedWebSocketServer (the gateway’s wsEngine)', () => {
     http.close();
     expect(arrivals.map((a) => a.text)).to.deep.equal(['now', 'later']);
     expect(arrivals[1]!.at - arrivals[0]!.at).to.be.below(500);
+  });
+});
+
+/**
+ * A Socket.IO server on the gateway's engine (CorkedWebSocketServer), with or without
+ * writableUntilBackedUp, and one websocket client of it.
+ */
+async function socketIoPair(keepWritable: boolean): Promise<{ server: IoSocket; client: ClientSocket; writes: { calls: number }; close(): void }> {
+  const http: Server = createServer();
+  let writes = { calls: 0 };
+  http.prependListener('upgrade', (_req, socket: Socket) => {
+    writes = countWrites(socket);
+  });
+  const io = new IoServer(http, { wsEngine: CorkedWebSocketServer, transports: ['websocket'] });
+  if (keepWritable) writableUntilBackedUp(io.engine);
+  http.listen(0, '127.0.0.1');
+  await once(http, 'listening');
+  const connected = once(io, 'connection') as Promise<[IoSocket]>;
+  const client = ioClient(`http://127.0.0.1:${(http.address() as AddressInfo).port}`, { transports: ['websocket'] });
+  const [server] = await connected;
+  if (!client.connected) await new Promise((resolve) => client.once('connect', () => resolve(undefined)));
+  return {
+    server,
+    client,
+    get writes() {
+      return writes;
+    },
+    close() {
+      client.close();
+      void io.close();
+    },
+  };
+}
+
+/** Resolves with the first `count` `msg` events the client gets. */
+function receive(client: ClientSocket, count: number): Promise<unknown[]> {
+  const got: unknown[] = [];
+  return new Promise((resolve) =>
+    client.on('msg', (m: unknown) => {
+      got.push(m);
+      if (got.length === count) resolve(got);
+    }),
+  );
+}
+
+describe('writableUntilBackedUp (engine.io transport under the corked engine)', () => {
+  const events = ['one', 'two', 'three', 'four'];
+
+  it('sends every event emitted to a socket in one turn with one write, in order', async () => {
+    const pair = await socketIoPair(true);
+    try {
+      const got = receive(pair.client, events.length);
+      const before = pair.writes.calls;
+      for (const e of events) pair.server.emit('msg', e);
+      expect(await got).to.deep.equal(events);
+      expect(pair.writes.calls - before).to.equal(1);
+    } finally {
+      pair.close();
+    }
+  });
+
+  it('is measured against engine.io as it comes, which holds the later events for a second write', async () => {
+    const pair = await socketIoPair(false);
+    try {
+      const got = receive(pair.client, events.length);
+      const before = pair.writes.calls;
+      for (const e of events) pair.server.emit('msg', e);
+      expect(await got).to.deep.equal(events);
+      expect(pair.writes.calls - before).to.equal(2);
+    } finally {
+      pair.close();
+    }
+  });
+
+  it('holds packets back in engine.io while a slow reader has a high-water mark queued, and loses none', async () => {
+    const pair = await socketIoPair(true);
+    try {
+      const big = 'x'.repeat(20 * 1024);
+      const got = receive(pair.client, 3);
+      pair.server.emit('msg', big);
+      expect(pair.server.conn.transport.writable).to.equal(false);
+      pair.server.emit('msg', 'after');
+      const buffered = (pair.server.conn as unknown as { writeBuffer: unknown[] }).writeBuffer;
+      expect(buffered).to.have.length(1);
+      pair.server.emit('msg', 'last');
+      expect(await got).to.deep.equal([big, 'after', 'last']);
+    } finally {
+      pair.close();
+    }
+  });
+
+  it('calls each packet’s sent callback once, in order, across batches', async () => {
+    const pair = await socketIoPair(true);
+    try {
+      const got = receive(pair.client, events.length);
+      const sent: string[] = [];
+      // One engine.io packet per call, as socket.io writes them: each its own batch, with its callback.
+      for (const e of events) pair.server.conn.send(`2${JSON.stringify(['msg', e])}`, {}, () => sent.push(e));
+      expect(await got).to.deep.equal(events);
+      await eventually(() => expect(sent).to.deep.equal(events));
+    } finally {
+      pair.close();
+    }
   });
 });
