@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { deepFreeze, freeze, NOBODY } from './frozen.js';
+import { SlotIndex } from './slot-index.js';
 import type { MessageDraft, MessageRecord } from './store.js';
 
 /** Bytes per chunk of message JSON: few chunks for a large history, and a drained one is freed soon enough. */
@@ -9,11 +10,8 @@ const HEADER_BYTES = 4;
 /** Messages per page of the per-message columns (a power of two; see Page). */
 const PAGE_SHIFT = 12;
 const PAGE_SLOTS = 1 << PAGE_SHIFT;
-/** The first size of the clientMsgId hash table (a power of two), and of a conversation's timeline. */
-const FIRST_TABLE_SIZE = 1024;
+/** The first size of a conversation's timeline. */
 const FIRST_TIMELINE_SIZE = 8;
-/** Hash table cells: 0 is empty, TOMBSTONE a removed entry, any other value a slot + 1. */
-const TOMBSTONE = -1;
 const NO_SENDER = -1;
 
 interface Chunk {
@@ -75,8 +73,9 @@ type Stored = [
  *   seconds, 3 bytes drawn per table, 5 bytes of slot), so finding a message by id is arithmetic, checked
  *   by rebuilding the id;
  * - a timeline lists a conversation's slots in seq order;
- * - clientMsgIds are found through an open-addressing hash table of slots, keyed by a 32-bit hash, and
- *   confirmed by decoding the (rare) message whose key matches.
+ * - clientMsgIds are found through an open-addressing hash table of slots (SlotIndex, which grows a
+ *   few cells per add rather than all at once), keyed by a 32-bit hash, and confirmed by decoding the
+ *   (rare) message whose key matches.
  *
  * Each read decodes a fresh frozen record, so no caller can change what is stored. An edit writes a new
  * version; a chunk of JSON or a page of columns is freed once none of its messages is current.
@@ -93,9 +92,7 @@ export class MessageTable {
   /** Senders by number, so the columns can say whose a message is. */
   private readonly senderNumbers = new Map<string, number>();
   private readonly timelines = new Map<string, Timeline>();
-  private keys = new Int32Array(FIRST_TABLE_SIZE);
-  /** Cells of `keys` that are not empty (entries and tombstones). */
-  private keysUsed = 0;
+  private readonly keys = new SlotIndex((slot) => this.column(slot).key[slot & (PAGE_SLOTS - 1)]!);
   /** No pending follow-up before this slot. */
   private firstPending = 0;
   /** The table's part of every id, drawn once (as an ObjectId's per-process random bytes). */
@@ -144,15 +141,14 @@ export class MessageTable {
 
   /** The message `senderId` sent to the conversation with this clientMsgId, if it is stored. */
   findSent(conversationId: string, senderId: string, clientMsgId: string): MessageRecord | undefined {
-    const key = keyOf(conversationId, senderId, clientMsgId);
-    const mask = this.keys.length - 1;
-    for (let cell = key & mask; this.keys[cell] !== 0; cell = (cell + 1) & mask) {
-      const slot = this.keys[cell]! - 1;
-      if (slot < 0 || this.column(slot).key[slot & (PAGE_SLOTS - 1)] !== key) continue;
+    let found: MessageRecord | undefined;
+    this.keys.find(keyOf(conversationId, senderId, clientMsgId), (slot) => {
       const m = this.read(slot);
-      if (m.conversationId === conversationId && m.senderId === senderId && m.clientMsgId === clientMsgId) return m;
-    }
-    return undefined;
+      if (m.conversationId !== conversationId || m.senderId !== senderId || m.clientMsgId !== clientMsgId) return false;
+      found = m;
+      return true;
+    });
+    return found;
   }
 
   /**
@@ -196,7 +192,7 @@ export class MessageTable {
     page.pending[index] = 1;
     page.live += 1;
     this.live += 1;
-    this.addKey(slot);
+    this.keys.add(slot);
     if (timeline.length === timeline.slots.length) {
       const grown = new Uint32Array(timeline.slots.length * 2);
       grown.set(timeline.slots);
@@ -220,7 +216,7 @@ export class MessageTable {
     this.release(previous);
     if (message.senderId === null && page.sender[index] !== NO_SENDER) {
       // An anonymised message is no sender's any more: its clientMsgId leaves the index.
-      this.removeKey(slot);
+      this.keys.remove(slot);
       page.sender[index] = NO_SENDER;
     }
     return true;
@@ -318,7 +314,7 @@ export class MessageTable {
     const p = slot >>> PAGE_SHIFT;
     const page = this.pages[p]!;
     const index = slot & (PAGE_SLOTS - 1);
-    if (page.sender[index] !== NO_SENDER) this.removeKey(slot);
+    if (page.sender[index] !== NO_SENDER) this.keys.remove(slot);
     this.release(page.place[index]!);
     page.place[index] = -1;
     page.pending[index] = 0;
@@ -328,38 +324,6 @@ export class MessageTable {
     if (page.live === 0 && p !== this.pages.length - 1) this.pages[p] = undefined;
   }
 
-  private addKey(slot: number): void {
-    if ((this.keysUsed + 1) * 2 > this.keys.length) this.rehash();
-    const key = this.column(slot).key[slot & (PAGE_SLOTS - 1)]!;
-    const mask = this.keys.length - 1;
-    let cell = key & mask;
-    while (this.keys[cell] !== 0) cell = (cell + 1) & mask;
-    this.keys[cell] = slot + 1;
-    this.keysUsed += 1;
-  }
-
-  private removeKey(slot: number): void {
-    const key = this.column(slot).key[slot & (PAGE_SLOTS - 1)]!;
-    const mask = this.keys.length - 1;
-    for (let cell = key & mask; this.keys[cell] !== 0; cell = (cell + 1) & mask) {
-      if (this.keys[cell] === slot + 1) {
-        this.keys[cell] = TOMBSTONE;
-        return;
-      }
-    }
-  }
-
-  /** Rebuilds the clientMsgId table without its tombstones, at twice the size its entries need. */
-  private rehash(): void {
-    const old = this.keys;
-    let entries = 0;
-    for (const cell of old) if (cell > 0) entries += 1;
-    let size = FIRST_TABLE_SIZE;
-    while (size < (entries + 1) * 4) size *= 2;
-    this.keys = new Int32Array(size);
-    this.keysUsed = 0;
-    for (const cell of old) if (cell > 0) this.addKey(cell - 1);
-  }
 
   private read(slot: number): MessageRecord {
     const page = this.column(slot);
