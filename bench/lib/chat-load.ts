@@ -7,6 +7,8 @@
  * - closed loop (`maxRate`): every sender keeps its window full; delivered messages/s = the max rate.
  * - open loop (`fixedRate`): messages are started at `rate`/s in total (round-robin over senders, a 1 ms
  *   ticker); a sender whose window is full is skipped and the miss is counted.
+ * - open loop in turns (`fixedRateInTurns`): the same for several systems, each loaded in turn for a
+ *   slice of the window, so that they share the machine's slow and fast spells (see there).
  *
  * Only the measurement window counts (after a warm-up): deliveries inside it, latencies of messages sent
  * inside it, and this process's CPU (process.cpuUsage) and the servers' CPU over it.
@@ -136,7 +138,16 @@ class Engine {
   }
 }
 
-async function measure(engine: Engine, phase: Phase, servers: readonly ServerProcess[], mode: LoadResult['mode'], offeredRate: number | null, skipped: () => number, hooks: WindowHooks = {}): Promise<LoadResult> {
+/** A run's result, with every latency it measured (for pooling the slices of `fixedRateInTurns`). */
+interface Measured {
+  readonly result: LoadResult;
+  /** The window's exact length (result.seconds is rounded). */
+  readonly ms: number;
+  readonly latencies: readonly number[];
+  readonly ackLatencies: readonly number[];
+}
+
+async function measure(engine: Engine, phase: Phase, servers: readonly ServerProcess[], mode: LoadResult['mode'], offeredRate: number | null, skipped: () => number, hooks: WindowHooks = {}): Promise<Measured> {
   await sleep(phase.warmupMs);
   const serverBefore = await Promise.all(servers.map((s) => s.stats()));
   hooks.onStart?.();
@@ -152,7 +163,7 @@ async function measure(engine: Engine, phase: Phase, servers: readonly ServerPro
   const serverAfter = await Promise.all(servers.map((s) => s.stats()));
   const skippedInWindow = skipped() - skippedBefore;
   await engine.drain();
-  return {
+  const result: LoadResult = {
     mode,
     offeredRate,
     rate: round((engine.delivered / ms) * 1000, 0),
@@ -167,21 +178,72 @@ async function measure(engine: Engine, phase: Phase, servers: readonly ServerPro
     serverHeapMiB: Object.fromEntries(servers.map((s, i) => [s.name, round(serverAfter[i]!.heapUsed / 2 ** 20, 0)])),
     seconds: round(ms / 1000, 1),
   };
+  return { result, ms, latencies: engine.latencies, ackLatencies: engine.ackLatencies };
 }
 
 /** Closed loop: every sender keeps `window` messages in flight. */
-export function maxRate(senders: readonly Sender[], window: number, phase: Phase, servers: readonly ServerProcess[], hooks: WindowHooks = {}): Promise<LoadResult> {
+export async function maxRate(senders: readonly Sender[], window: number, phase: Phase, servers: readonly ServerProcess[], hooks: WindowHooks = {}): Promise<LoadResult> {
   const engine: Engine = new Engine(senders, window, (i) => {
     if (engine.canSend(i)) engine.send(i);
   });
   senders.forEach((_, i) => {
     for (let k = 0; k < window; k++) engine.send(i);
   });
-  return measure(engine, phase, servers, 'max', null, () => 0, hooks);
+  return (await measure(engine, phase, servers, 'max', null, () => 0, hooks)).result;
 }
 
 /** Open loop at `rate` messages/s in total. */
 export async function fixedRate(senders: readonly Sender[], window: number, rate: number, phase: Phase, servers: readonly ServerProcess[]): Promise<LoadResult> {
+  return (await openLoop(senders, window, rate, phase, servers)).result;
+}
+
+/** One system under test: its clients and its server processes. */
+export interface System {
+  readonly senders: readonly Sender[];
+  readonly servers: readonly ServerProcess[];
+}
+
+/**
+ * `fixedRate` for each of `systems`, in `turns` rounds: in each round every system is loaded on its
+ * own for a slice of the measurement window (after a warm-up of at most a second), the order reversed
+ * every other round (A B, B A, …). Each result pools its slices: every latency of every slice, the
+ * CPU over all of them. This machine's speed drifts by tens of percent within a minute (the relay's CPU
+ * for the same load ranged 58–94% between runs), so two systems measured one after the other can meet
+ * different machines; in turns, both meet the same mix of spells.
+ */
+export async function fixedRateInTurns<const T extends readonly System[]>(systems: T, window: number, rate: number, phase: Phase, turns: number): Promise<{ [K in keyof T]: LoadResult }> {
+  const slice: Phase = { warmupMs: Math.min(phase.warmupMs, 1000), measureMs: phase.measureMs / turns };
+  const runs: Measured[][] = systems.map(() => []);
+  for (let round = 0; round < turns; round++) {
+    const order = systems.map((_, i) => (round % 2 === 0 ? i : systems.length - 1 - i));
+    for (const i of order) runs[i]!.push(await openLoop(systems[i]!.senders, window, rate, slice, systems[i]!.servers));
+  }
+  return runs.map(pooled) as { [K in keyof T]: LoadResult };
+}
+
+/** One result from a system's slices: latencies pooled, counts summed, rates and CPU over their total time. */
+function pooled(slices: readonly Measured[]): LoadResult {
+  const results = slices.map((s) => s.result);
+  const seconds = slices.reduce((total, s) => total + s.ms / 1000, 0);
+  const sum = (pick: (r: LoadResult) => number) => results.reduce((total, r) => total + pick(r), 0);
+  const overTime = (pick: (r: LoadResult) => number) => round(slices.reduce((total, s) => total + pick(s.result) * s.ms, 0) / 1000 / seconds, 1);
+  const last = results.at(-1)!;
+  return {
+    ...last,
+    rate: round(sum((r) => r.delivered) / seconds, 0),
+    delivered: sum((r) => r.delivered),
+    errors: sum((r) => r.errors),
+    firstError: results.find((r) => r.firstError !== null)?.firstError ?? null,
+    skipped: sum((r) => r.skipped),
+    latencyMs: latency(slices.flatMap((s) => s.latencies)),
+    ackLatencyMs: latency(slices.flatMap((s) => s.ackLatencies)),
+    generatorCpu: overTime((r) => r.generatorCpu),
+    serverCpu: Object.fromEntries(Object.keys(last.serverCpu).map((name) => [name, overTime((r) => r.serverCpu[name] ?? 0)])),
+    seconds: round(seconds, 1),
+  };
+}
+
+async function openLoop(senders: readonly Sender[], window: number, rate: number, phase: Phase, servers: readonly ServerProcess[]): Promise<Measured> {
   const engine = new Engine(senders, window, () => undefined);
   let started = 0;
   let skipped = 0;

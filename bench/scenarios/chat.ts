@@ -4,11 +4,12 @@
  * server (FerretDB here), against the bare Socket.IO relay with the same clients. Per system: delivered
  * messages/s at the max (closed loop, window 4 per sender), then p50/p99/p999 latency in an open loop
  * (window 32 per sender) at half of that Parley variant's max — the bare relay is run at the same rate,
- * so the latency ratio compares equal loads.
+ * so the latency ratio compares equal loads, and in turns with Parley (five rounds of a fifth of the
+ * window each, fixedRateInTurns), so that both meet the same spells of this machine's drifting speed.
  *
  *   npm run bench -- chat [--quick]
  */
-import { fixedRate, maxRate, type LoadResult } from '../lib/chat-load.js';
+import { fixedRateInTurns, maxRate, type LoadResult } from '../lib/chat-load.js';
 import { connectPairs, dropDatabase, freshMongoUri, MONGODB_LABEL, startBare, startParley, stopAll } from '../lib/deploy.js';
 import { phases, type Context, type ScenarioReport, type SummaryRow } from '../lib/scenario.js';
 import type { ServerProcess } from '../lib/server-process.js';
@@ -22,6 +23,8 @@ const WINDOW = 4;
  * latency rather than as skipped sends; still bounded.
  */
 const FIXED_WINDOW = 32;
+/** Rounds of the latency phase: Parley and the relay take turns, each loaded for a fifth of the window. */
+const TURNS = 5;
 
 function describe(label: string, r: LoadResult): void {
   const lat = r.mode === 'fixed' ? ` p50 ${r.latencyMs.p50} p99 ${r.latencyMs.p99} p999 ${r.latencyMs.p999} ms (ack p99 ${r.ackLatencyMs.p99}), skipped ${r.skipped}` : '';
@@ -31,7 +34,7 @@ function describe(label: string, r: LoadResult): void {
 
 export async function chat(ctx: Context): Promise<ScenarioReport> {
   const phase = phases(ctx.quick);
-  const details: Record<string, unknown> = { pairs: PAIRS, senders: PAIRS * 2, windowPerSender: WINDOW, fixedRateWindowPerSender: FIXED_WINDOW, textBytes: 100, phase };
+  const details: Record<string, unknown> = { pairs: PAIRS, senders: PAIRS * 2, windowPerSender: WINDOW, fixedRateWindowPerSender: FIXED_WINDOW, fixedRateTurns: TURNS, textBytes: 100, phase };
   const rows: SummaryRow[] = [];
 
   log(`chat: bare relay, ${PAIRS} pairs, window ${WINDOW} per sender`);
@@ -54,13 +57,21 @@ export async function chat(ctx: Context): Promise<ScenarioReport> {
       const max = await maxRate(pairs.senders, WINDOW, phase, nodes);
       describe('parley', max);
       const rate = Math.max(10, Math.round(max.rate / 2));
-      const fixed = await fixedRate(pairs.senders, FIXED_WINDOW, rate, phase, nodes);
+      const [fixed, bareFixed] = await fixedRateInTurns(
+        [
+          { senders: pairs.senders, servers: nodes },
+          { senders: barePairs.senders, servers: bare },
+        ],
+        FIXED_WINDOW,
+        rate,
+        phase,
+        TURNS,
+      );
       describe('parley', fixed);
+      describe('bare', bareFixed);
       pairs.close();
       await stopAll(nodes);
       nodes = [];
-      const bareFixed = await fixedRate(barePairs.senders, FIXED_WINDOW, rate, phase, bare);
-      describe('bare', bareFixed);
       details[store] = { store: label, max, fixed, bareFixed };
       const s = `chat (${store === 'memory' ? 'memory' : 'FerretDB'})`;
       const tputRatio = ratio(max.rate, bareMax.rate);
@@ -79,6 +90,6 @@ export async function chat(ctx: Context): Promise<ScenarioReport> {
   }
   barePairs.close();
   await stopAll(bare);
-  details.note = 'latency runs at half of each Parley variant\'s max rate, bare relay at the same rate';
+  details.note = 'latency runs at half of each Parley variant\'s max rate, bare relay at the same rate, the two in turns';
   return { name: 'chat', rows, details };
 }
