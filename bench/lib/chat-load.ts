@@ -223,20 +223,36 @@ export async function fixedRateInTurns<const T extends readonly System[]>(system
 
 /** One result from a system's slices: latencies pooled, counts summed, rates and CPU over their total time. */
 function pooled(slices: readonly Measured[]): LoadResult {
-  const results = slices.map((s) => s.result);
-  const seconds = slices.reduce((total, s) => total + s.ms / 1000, 0);
+  return combine(
+    slices.map((s) => s.result),
+    slices.map((s) => s.ms),
+    { latencyMs: latency(slices.flatMap((s) => s.latencies)), ackLatencyMs: latency(slices.flatMap((s) => s.ackLatencies)) },
+  );
+}
+
+/**
+ * One closed-loop result from several windows of the same system (e.g. rounds of the cross-node
+ * scenario): delivered messages over the windows' total time, CPU weighted by time. Latencies are left
+ * as the last window's.
+ */
+export function pooledMax(results: readonly LoadResult[]): LoadResult {
+  // A window's length to the millisecond, from what it delivered and its rate (`seconds` is rounded).
+  return combine(results, results.map((r) => (r.rate > 0 ? (r.delivered / r.rate) * 1000 : r.seconds * 1000)), {});
+}
+
+function combine(results: readonly LoadResult[], windowMs: readonly number[], latencies: Partial<Pick<LoadResult, 'latencyMs' | 'ackLatencyMs'>>): LoadResult {
+  const seconds = windowMs.reduce((total, ms) => total + ms, 0) / 1000;
   const sum = (pick: (r: LoadResult) => number) => results.reduce((total, r) => total + pick(r), 0);
-  const overTime = (pick: (r: LoadResult) => number) => round(slices.reduce((total, s) => total + pick(s.result) * s.ms, 0) / 1000 / seconds, 1);
+  const overTime = (pick: (r: LoadResult) => number) => round(results.reduce((total, r, i) => total + pick(r) * windowMs[i]!, 0) / 1000 / seconds, 1);
   const last = results.at(-1)!;
   return {
     ...last,
+    ...latencies,
     rate: round(sum((r) => r.delivered) / seconds, 0),
     delivered: sum((r) => r.delivered),
     errors: sum((r) => r.errors),
     firstError: results.find((r) => r.firstError !== null)?.firstError ?? null,
     skipped: sum((r) => r.skipped),
-    latencyMs: latency(slices.flatMap((s) => s.latencies)),
-    ackLatencyMs: latency(slices.flatMap((s) => s.ackLatencies)),
     generatorCpu: overTime((r) => r.generatorCpu),
     serverCpu: Object.fromEntries(Object.keys(last.serverCpu).map((name) => [name, overTime((r) => r.serverCpu[name] ?? 0)])),
     seconds: round(seconds, 1),
