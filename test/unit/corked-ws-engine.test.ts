@@ -127,30 +127,26 @@ function receive(client: ClientSocket, count: number): Promise<unknown[]> {
 describe('writableUntilBackedUp (engine.io transport under the corked engine)', () => {
   const events = ['one', 'two', 'three', 'four'];
 
-  it('sends every event emitted to a socket in one turn with one write, in order', async () => {
-    const pair = await socketIoPair(true);
+  /** Emits `events` to one socket in one turn; the writes that took, and what the client got. */
+  async function emitInOneTurn(keepWritable: boolean): Promise<{ writes: number; received: unknown[] }> {
+    const pair = await socketIoPair(keepWritable);
     try {
       const got = receive(pair.client, events.length);
       const before = pair.writes.calls;
       for (const e of events) pair.server.emit('msg', e);
-      expect(await got).to.deep.equal(events);
-      expect(pair.writes.calls - before).to.equal(1);
+      const received = await got;
+      return { writes: pair.writes.calls - before, received };
     } finally {
       pair.close();
     }
+  }
+
+  it('sends every event emitted to a socket in one turn with one write, in order', async () => {
+    expect(await emitInOneTurn(true)).to.deep.equal({ writes: 1, received: events });
   });
 
   it('is measured against engine.io as it comes, which holds the later events for a second write', async () => {
-    const pair = await socketIoPair(false);
-    try {
-      const got = receive(pair.client, events.length);
-      const before = pair.writes.calls;
-      for (const e of events) pair.server.emit('msg', e);
-      expect(await got).to.deep.equal(events);
-      expect(pair.writes.calls - before).to.equal(2);
-    } finally {
-      pair.close();
-    }
+    expect(await emitInOneTurn(false)).to.deep.equal({ writes: 2, received: events });
   });
 
   it('holds packets back in engine.io while a slow reader has a high-water mark queued, and loses none', async () => {
