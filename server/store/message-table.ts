@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { deepFreeze, freeze, NOBODY } from './frozen.js';
+import { offHeap } from './off-heap.js';
 import { SlotIndex } from './slot-index.js';
 import type { MessageDraft, MessageRecord } from './store.js';
 
@@ -324,7 +325,6 @@ export class MessageTable {
     if (page.live === 0 && p !== this.pages.length - 1) this.pages[p] = undefined;
   }
 
-
   private read(slot: number): MessageRecord {
     const page = this.column(slot);
     const index = slot & (PAGE_SLOTS - 1);
@@ -374,18 +374,6 @@ export class MessageTable {
     chunk.live -= 1;
     if (chunk.live === 0 && index !== this.current) this.chunks[index] = undefined;
   }
-}
-
-/**
- * Zeroed memory outside the V8 heap that V8 does not count as external memory: a SharedArrayBuffer
- * (shared with no other thread). V8 counts an ArrayBuffer's bytes toward a limit that starts a full
- * collection for every 64 MiB they grow by; a history growing by ≈ 300 bytes per message hit it every
- * few seconds under chat load, and each collection's marking stalled the gateway for 10–25 ms, for memory
- * no collection can free (docs/benchmarks.md). A dropped chunk or page is freed at the next full
- * collection, which the heap's own growth brings. `process.memoryUsage().arrayBuffers` still counts it.
- */
-function offHeap(bytes: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(bytes);
 }
 
 /** One of a page's columns: PAGE_SLOTS elements of `Type`, zeroed, off the heap. */

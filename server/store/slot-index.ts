@@ -1,3 +1,5 @@
+import { offHeap } from './off-heap.js';
+
 /** A cell is 0 when empty, REMOVED once its entry left, and otherwise its slot + 1. */
 const EMPTY = 0;
 const REMOVED = -1;
@@ -50,9 +52,8 @@ export class SlotIndex {
 
   /** The first slot with this key that `matches` accepts, or -1. */
   find(key: number, matches: (slot: number) => boolean): number {
-    const found = this.probe(this.cells, key, (slot) => this.keyOf(slot) === key && matches(slot));
-    if (found >= 0 || !this.moving) return found;
-    return this.probe(this.moving, key, (slot) => this.keyOf(slot) === key && matches(slot));
+    const found = this.probe(this.cells, key, matches);
+    return found >= 0 || !this.moving ? found : this.probe(this.moving, key, matches);
   }
 
   /** Takes `slot` out of the index; a no-op if it is not in it. */
@@ -92,11 +93,11 @@ export class SlotIndex {
     this.used += 1;
   }
 
-  private probe(cells: Int32Array, key: number, accept: (slot: number) => boolean): number {
+  private probe(cells: Int32Array, key: number, matches: (slot: number) => boolean): number {
     const mask = cells.length - 1;
     for (let cell = key & mask; cells[cell] !== EMPTY; cell = (cell + 1) & mask) {
       const slot = cells[cell]! - 1;
-      if (slot >= 0 && accept(slot)) return slot;
+      if (slot >= 0 && this.keyOf(slot) === key && matches(slot)) return slot;
     }
     return -1;
   }
@@ -113,7 +114,6 @@ export class SlotIndex {
   }
 }
 
-/** A zeroed table in a SharedArrayBuffer, which V8 does not count as the isolate's external memory (see message-table.ts). */
 function table(size: number): Int32Array {
-  return new Int32Array(new SharedArrayBuffer(size * Int32Array.BYTES_PER_ELEMENT));
+  return new Int32Array(offHeap(size * Int32Array.BYTES_PER_ELEMENT));
 }
