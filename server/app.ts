@@ -113,8 +113,9 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
     points: config.limits.messagesPerSecond,
     durationSeconds: 1,
     describe: `more than ${config.limits.messagesPerSecond} messages per second`,
-    // A tenth of the budget per Redis round trip, at most 16: 2 points at the default of 20.
-    lease: Math.min(16, Math.floor(config.limits.messagesPerSecond / 10)),
+    // A tenth of the budget per Redis round trip: 2 points at the default of 20. So a user on n nodes
+    // may be refused up to a tenth of the budget per other node early, never late.
+    lease: Math.floor(config.limits.messagesPerSecond / 10),
   });
   const events = new EventPublisher(queue, producer, logger);
   const auth = new AuthService(store, config.auth, realtime, events, logger, new LoginThrottle(rateLimits, config.security));

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { ParleyError } from '../../server/errors.js';
 import { RateLimits } from '../../server/security/index.js';
+import { api, registerUser, startServer } from '../support/server.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -89,5 +90,24 @@ describe('a budget shared through Redis with leases', () => {
     }
     expect(allowed).to.be.at.most(10);
     expect(allowed).to.be.at.least(10 - 3);
+  });
+});
+
+describe("a gateway's send budget with Redis", () => {
+  it('takes a tenth of the budget from Redis at a time, however large the budget', async () => {
+    const prefix = `test-${randomUUID()}`;
+    const server = await startServer({ store: 'memory', env: { REDIS_URL, KEY_PREFIX: prefix, MESSAGES_PER_SECOND: '100000' } });
+    const redis = new Redis(REDIS_URL);
+    try {
+      const [ann, bob] = [await registerUser(server, 'ann'), await registerUser(server, 'bob')];
+      const opened = await api(server, 'POST', '/v1/conversations', { token: ann.accessToken, body: { type: 'direct', userId: bob.user.id } });
+      const send = (n: number) => api(server, 'POST', `/v1/conversations/${opened.body.conversation.id}/messages`, { token: ann.accessToken, body: { clientMsgId: `m${n}`, text: 'hi' } });
+      for (let n = 0; n < 3; n++) expect((await send(n)).status).to.equal(201);
+      // One lease of 10,000 points covers all three; a lease capped at 16 would not show this figure.
+      expect(await redis.get(`${prefix}:rl:send:${ann.user.id}`)).to.equal('10000');
+    } finally {
+      redis.disconnect();
+      await server.stop();
+    }
   });
 });
