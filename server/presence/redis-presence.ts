@@ -192,9 +192,16 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1`;
 
-/** The users asked about in one event-loop turn, and the one answer those calls share. */
-interface TurnLookup {
-  /** Grows until the lookup is sent at the end of the turn. */
+/**
+ * How long `online` calls gather before their shared lookup is sent. Its callers (a group commit's
+ * follow-up deciding who gets an offline push, a presence query) can wait this long; a script per
+ * event-loop turn was a Redis round trip per message whenever messages came one per turn.
+ */
+const LOOKUP_WINDOW_MS = 5;
+
+/** The users asked about within one lookup window, and the one answer those calls share. */
+interface PendingLookup {
+  /** Grows until the lookup is sent at the end of the window. */
   readonly userIds: Set<string>;
   readonly online: Promise<Set<string>>;
 }
@@ -278,8 +285,8 @@ export class RedisPresence implements Presence {
   /** A call failed since the last full heartbeat, so Redis may lack some of our sockets. */
   private fullSyncDue = true;
   private outageLogged = false;
-  /** The lookup this turn's `online` calls join, until it is sent. */
-  private turnLookup: TurnLookup | undefined;
+  /** The lookup `online` calls join until it is sent. */
+  private pendingLookup: PendingLookup | undefined;
 
   constructor(redis: string | Redis, options: RedisPresenceOptions = {}) {
     this.nodeId = options.nodeId ?? randomUUID();
@@ -365,11 +372,12 @@ export class RedisPresence implements Presence {
 
   /**
    * A user with a socket on this node is online for as long as this node runs, so Redis is asked only
-   * about the others: a conversation whose members are all here costs no round trip. The calls of one
-   * event-loop turn share one lookup, sent at the end of that turn: under load every group commit's
-   * follow-up asks about its conversation's members, and a script per commit was 0.42 of the 1.42 Redis
-   * commands per message crossing nodes (docs/benchmarks.md). Each caller still gets an answer read
-   * after its call, about exactly the users it asked for.
+   * about the others: a conversation whose members are all here costs no round trip. The calls of a few
+   * milliseconds (LOOKUP_WINDOW_MS) share one lookup: every group commit's follow-up asks about its
+   * conversation's members, and a script per commit was 0.42 of the 1.42 Redis commands per message
+   * crossing nodes (docs/benchmarks.md); at a moderate rate, a commit per event-loop turn, a script per
+   * turn was one per message. Each caller still gets an answer read after its call, about exactly the
+   * users it asked for.
    */
   async online(userIds: readonly string[]): Promise<Set<string>> {
     const here: string[] = [];
@@ -379,16 +387,16 @@ export class RedisPresence implements Presence {
       else elsewhere.push(userId);
     }
     if (elsewhere.length === 0) return new Set(here);
-    const lookup = (this.turnLookup ??= this.lookupAtTurnEnd());
+    const lookup = (this.pendingLookup ??= this.lookupSoon());
     for (const userId of elsewhere) lookup.userIds.add(userId);
     const online = await lookup.online;
     return new Set([...here, ...elsewhere.filter((userId) => online.has(userId))]);
   }
 
-  private lookupAtTurnEnd(): TurnLookup {
+  private lookupSoon(): PendingLookup {
     const userIds = new Set<string>();
-    const online = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      this.turnLookup = undefined;
+    const online = new Promise<void>((resolve) => setTimeout(resolve, LOOKUP_WINDOW_MS)).then(() => {
+      this.pendingLookup = undefined;
       return this.lookOnline([...userIds]);
     });
     return { userIds, online };
