@@ -1,8 +1,8 @@
-import { createAdapter, createShardedAdapter } from '@socket.io/redis-adapter';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { ServerOptions } from 'socket.io';
 import { corkPerTurn } from '../cork-per-turn.js';
+import { classicAdapter, shardedAdapter } from './own-echoes.js';
 
 export type FanoutMode = 'sharded' | 'classic';
 
@@ -96,10 +96,8 @@ export async function createRedisAdapter(url: string, options: RedisAdapterOptio
     // session:*, presence:*) its own channel, subscribed asynchronously when a local socket joins, so an
     // event right after a join (presence:subscribe, a reconnect) could be published before this node
     // listens; and it costs one Redis subscription per connected user per node.
-    const adapter =
-      mode === 'sharded'
-        ? createShardedAdapter(pub, sub, { channelPrefix: prefix, subscriptionMode: 'static' })
-        : createAdapter(pub, sub, { key: prefix });
+    // Either way each node drops the echoes of its own broadcasts before decoding them (own-echoes.ts).
+    const adapter = mode === 'sharded' ? shardedAdapter(pub, sub, prefix) : classicAdapter(pub, sub, prefix);
     log?.info({ mode, prefix }, 'socket.io redis adapter created');
     return {
       adapter,

@@ -136,6 +136,22 @@ function describeCluster(mode: FanoutMode): void {
       expect(sockets).to.have.length(2);
     });
 
+    it('drops the echoes of its own broadcasts unread, and still delivers them to the other node', async () => {
+      const ownHeard = countOwnMessagesDecoded(mode, cluster.nodes[0]!.io);
+      const [x0, x1] = [await cluster.client(0, { userId: newId('x') }), await cluster.client(1, { userId: newId('x') })];
+      const [from0, from1] = [new SocketIoRealtime(cluster.nodes[0]!.io), new SocketIoRealtime(cluster.nodes[1]!.io)];
+      // To users on both nodes, as a chat message goes to its sender's and recipient's rooms: the classic
+      // adapter publishes a one-room broadcast on that room's channel, which a node without the room
+      // skips anyway.
+      for (let i = 0; i < 5; i++) from0.toUsers([x0.userId, x1.userId], 'notification:new', notification(`from-0-${i}`));
+      // Node 0's publishes have passed through Redis once x1 has the marker; node 0 has read every
+      // message Redis sent it before node 1's marker once x0 has that.
+      await settle(from0, [x1]);
+      await settle(from1, [x0]);
+      for (const x of [x0, x1]) expect([0, 1, 2, 3, 4].map((i) => x.count(`from-0-${i}`))).to.deep.equal([1, 1, 1, 1, 1]);
+      expect(ownHeard()).to.equal(0);
+    });
+
     if (mode === 'classic') {
       describeRealtime(
         'EmitterRealtime from outside the cluster',
@@ -336,6 +352,37 @@ class TestClient {
   close(): void {
     this.socket.disconnect();
   }
+}
+
+/**
+ * How many of its own broadcasts node `io`'s adapter has decoded since this call, spying where each
+ * adapter hands a decoded message on: the classic one's parser, the sharded one's `onMessage`.
+ */
+function countOwnMessagesDecoded(mode: FanoutMode, io: ParleyServer): () => number {
+  const adapter = io.of('/').adapter as unknown as {
+    uid: string;
+    parser: { encode(data: unknown): unknown; decode(msg: unknown): unknown };
+    onMessage(message: { uid?: string }, offset?: string): void;
+  };
+  let own = 0;
+  if (mode === 'classic') {
+    const parser = adapter.parser;
+    adapter.parser = {
+      encode: (data) => parser.encode(data),
+      decode: (msg) => {
+        const decoded = parser.decode(msg);
+        if (Array.isArray(decoded) && decoded[0] === adapter.uid) own++;
+        return decoded;
+      },
+    };
+  } else {
+    const onMessage = adapter.onMessage.bind(adapter);
+    adapter.onMessage = (message, offset) => {
+      if (message.uid === adapter.uid) own++;
+      onMessage(message, offset);
+    };
+  }
+  return () => own;
 }
 
 /**
