@@ -9,7 +9,7 @@ import { OfflineDelivery } from './chat/offline-delivery.js';
 import { ReceiptProcessor } from './chat/receipt-processor.js';
 import { ScheduledDelivery } from './chat/scheduled-delivery.js';
 import { TypingService } from './chat/typing-service.js';
-import { createRedisAdapter, EmitterRealtime } from './cluster/index.js';
+import { type CacheInvalidation, createRedisAdapter, EmitterRealtime, MemoryCacheInvalidation, RedisCacheInvalidation } from './cluster/index.js';
 import { EventPublisher } from './events/index.js';
 import { ConfigError, type ParleyConfig } from './config.js';
 import { ParleyError } from './errors.js';
@@ -119,14 +119,15 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
   });
   const events = new EventPublisher(queue, producer, logger);
   const auth = new AuthService(store, config.auth, realtime, events, logger, new LoginThrottle(rateLimits, config.security));
-  const users = new UserService(store, realtime, events);
+  const invalidation: CacheInvalidation = config.redisUrl ? new RedisCacheInvalidation(config.redisUrl, { prefix, logger }) : new MemoryCacheInvalidation();
+  const users = new UserService(store, realtime, events, invalidation);
   const notifications = new NotificationService(store, realtime);
   const notifyStore = createNotifyStore(config.mongodbUri, { logger });
   const notify = createNotifyModule({ config: config.notify, store, notifyStore, queue, notifications, logger });
-  const conversations = new ConversationService(store, realtime, config.limits);
+  const conversations = new ConversationService(store, realtime, config.limits, invalidation);
   const followUp = new FollowUpPublisher(store, queue, presence, producer, logger);
   const messages = new MessageService(store, conversations, users, realtime, queue, followUp, events, sendLimiter);
-  const accounts = new AccountService(store, auth, queue, realtime, producer, logger);
+  const accounts = new AccountService(store, auth, queue, realtime, producer, invalidation, logger);
   const presenceService = new PresenceService(store, presence, realtime, queue, logger);
   const typing = new TypingService(conversations, users, realtime, { ttlMs: config.cluster.typingTtlMs, throttleMs: config.cluster.typingThrottleMs });
 
@@ -173,6 +174,7 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
       await reaching('MongoDB (MONGODB_URI)', () => notify.init());
       await reaching('RabbitMQ (AMQP_URL)', () => queue.init());
       await reaching('Redis (REDIS_URL)', () => presence.init());
+      await reaching('Redis (REDIS_URL)', () => invalidation.init());
       if (io && config.redisUrl) {
         const fanout = await reaching('Redis (REDIS_URL)', () => createRedisAdapter(config.redisUrl!, {
           mode: config.cluster.adapter,
@@ -215,6 +217,7 @@ export function createParley(config: ParleyConfig, options: ParleyOptions = {}):
       }
       await workers?.stop();
       await presence.close().catch(() => undefined);
+      await invalidation.close().catch(() => undefined);
       if (detached) await detached.close().catch(() => undefined);
       await closeAdapter?.().catch(() => undefined);
       if (realtime instanceof EmitterRealtime) await realtime.close().catch(() => undefined);

@@ -1,4 +1,5 @@
 import type { AuthService } from '../auth/index.js';
+import type { CacheInvalidation } from '../cluster/index.js';
 import { domainEvent, handleOnce } from '../events/index.js';
 import type { Logger } from '../logger.js';
 import type { Presence } from '../presence/index.js';
@@ -24,6 +25,7 @@ export class AccountService {
     private readonly queue: Queue,
     private readonly realtime: Realtime,
     private readonly producer: string,
+    private readonly invalidation: CacheInvalidation,
     logger: Logger,
   ) {
     this.log = logger.child({ module: 'accounts' });
@@ -68,6 +70,7 @@ export class AccountService {
         if (!userId) return;
         await this.markDeleted(userId);
         const left = await this.store.removeUserFromAllConversations(userId);
+        for (const conversationId of left) this.invalidation.publish('conversation', conversationId);
         await this.store.anonymiseMessagesOf(userId);
         await this.store.deleteNotificationsOf(userId);
         await presence.forget(userId);

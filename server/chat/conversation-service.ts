@@ -1,4 +1,5 @@
 import type { Conversation } from '../../client-sdk/src/index.js';
+import { type CacheInvalidation, cacheLifetimeMs } from '../cluster/index.js';
 import { ParleyError } from '../errors.js';
 import type { ConversationRecord, MemberRecord, Store } from '../store/index.js';
 import { directKeyFor } from '../store/index.js';
@@ -11,20 +12,36 @@ export interface ConversationLimits {
 
 /**
  * Direct conversations and groups: who is in them and who may change that. Membership is the access
- * rule for everything else, so `requireMember` is on every chat path; it reads through a short cache
- * that this service invalidates on every change it makes.
+ * rule for everything else, so `requireMember` is on every chat path; it reads through a cache that
+ * every change, made by this process or another, invalidates.
  */
 export class ConversationService {
   private readonly cache = new Map<string, { conversation: ConversationRecord; expiresAt: number }>();
   /** Reads under way: concurrent misses of one conversation share a single store read. */
   private readonly loading = new Map<string, Promise<ConversationRecord | null>>();
+  /**
+   * Counts invalidations. A read that began before one may return what the change replaced, so it is
+   * returned but not cached.
+   */
+  private invalidations = 0;
 
   constructor(
     private readonly store: Store,
     private readonly realtime: Realtime,
     private readonly limits: ConversationLimits,
-    private readonly cacheTtlMs = 2000,
-  ) {}
+    private readonly invalidation: CacheInvalidation,
+  ) {
+    invalidation.listen({
+      changed: ({ kind, id }) => {
+        if (kind === 'conversation') this.forget(id);
+      },
+      lost: () => {
+        this.invalidations++;
+        this.cache.clear();
+        this.loading.clear();
+      },
+    });
+  }
 
   /** Returns the one direct conversation of the pair, creating it on first use. */
   async openDirect(userId: string, otherUserId: string): Promise<Conversation> {
@@ -85,6 +102,7 @@ export class ConversationService {
     await this.requireActiveUsers(fresh);
     const updated = await this.store.addMembers(conversationId, fresh.map((userId) => ({ userId, role: 'member' as const })));
     if (!updated) throw new ParleyError('not_found', `no conversation ${conversationId}`);
+    this.invalidation.publish('conversation', conversationId);
     await this.announce(updated);
     return this.view(updated, actorId);
   }
@@ -96,6 +114,7 @@ export class ConversationService {
     if (!conversation.members.some((m) => m.userId === userId)) throw new ParleyError('not_found', `${userId} is not a member`);
     const updated = await this.store.removeMember(conversationId, userId);
     if (!updated) throw new ParleyError('not_found', `no conversation ${conversationId}`);
+    this.invalidation.publish('conversation', conversationId);
     await this.announce(updated, [userId]);
   }
 
@@ -121,8 +140,8 @@ export class ConversationService {
     return hit.conversation.members.some((m) => m.userId === userId) ? hit.conversation : undefined;
   }
 
-  /** Forgets a cached conversation, e.g. after its lastSeq moved. */
-  invalidate(conversationId: string): void {
+  private forget(conversationId: string): void {
+    this.invalidations++;
     this.cache.delete(conversationId);
     this.loading.delete(conversationId);
   }
@@ -155,8 +174,10 @@ export class ConversationService {
   }
 
   private async load(conversationId: string): Promise<ConversationRecord | null> {
+    const before = this.invalidations;
     const conversation = await this.store.getConversation(conversationId);
-    if (conversation) this.cache.set(conversationId, { conversation, expiresAt: Date.now() + this.cacheTtlMs });
+    if (this.invalidations !== before) return conversation;
+    if (conversation) this.cache.set(conversationId, { conversation, expiresAt: Date.now() + cacheLifetimeMs(this.invalidation) });
     else this.cache.delete(conversationId);
     return conversation;
   }
@@ -168,7 +189,7 @@ export class ConversationService {
 
   /** Tells every member, each with their own cursors, and anyone just removed that the conversation changed. */
   private async announce(conversation: ConversationRecord, removed: readonly string[] = []): Promise<void> {
-    this.cache.set(conversation.id, { conversation, expiresAt: Date.now() + this.cacheTtlMs });
+    this.cache.set(conversation.id, { conversation, expiresAt: Date.now() + cacheLifetimeMs(this.invalidation) });
     const cursors = new Map((await this.store.getCursors(conversation.id)).map((c) => [c.userId, c]));
     for (const userId of [...conversation.members.map((m) => m.userId), ...removed]) {
       this.realtime.toUsers([userId], 'conversation:updated', toWireConversation(conversation, cursors.get(userId)));

@@ -1,6 +1,7 @@
 import type { User } from '../../client-sdk/src/index.js';
 import { toWireUser } from '../chat/wire.js';
 import type { Realtime } from '../chat/realtime.js';
+import { type CacheInvalidation, cacheLifetimeMs } from '../cluster/index.js';
 import type { EventPublisher } from '../events/index.js';
 import { ParleyError } from '../errors.js';
 import { presenceRoom } from '../presence/presence-service.js';
@@ -8,7 +9,7 @@ import type { Store, UserSettings } from '../store/index.js';
 
 /**
  * Profiles and blocks. Every direct send asks whether the recipient blocked the sender, so block lists
- * are read through a short cache that this service clears on every block change it makes.
+ * are read through a cache that every block change, made by this process or another, clears.
  */
 export class UserService {
   private readonly blockCache = new Map<string, { blocked: ReadonlySet<string>; expiresAt: number }>();
@@ -19,8 +20,18 @@ export class UserService {
     private readonly store: Store,
     private readonly realtime: Realtime,
     private readonly events: EventPublisher,
-    private readonly cacheTtlMs = 2000,
-  ) {}
+    private readonly invalidation: CacheInvalidation,
+  ) {
+    invalidation.listen({
+      changed: ({ kind, id }) => {
+        if (kind === 'blocks') this.forgetBlocks(id);
+      },
+      lost: () => {
+        this.blockCache.clear();
+        this.loadingBlocks.clear();
+      },
+    });
+  }
 
   async me(userId: string): Promise<User> {
     const user = await this.store.getUser(userId);
@@ -54,7 +65,7 @@ export class UserService {
     if (otherUserId === userId) throw new ParleyError('invalid_payload', 'id: cannot block yourself', { fields: ['id'] });
     await this.get(otherUserId);
     await this.store.addBlock(userId, otherUserId);
-    this.forgetBlocks(userId);
+    this.invalidation.publish('blocks', userId);
     // Neither may see the other's presence any more, on any node.
     this.realtime.leaveRoom([otherUserId], presenceRoom(userId));
     this.realtime.leaveRoom([userId], presenceRoom(otherUserId));
@@ -62,7 +73,7 @@ export class UserService {
 
   async unblock(userId: string, otherUserId: string): Promise<void> {
     await this.store.removeBlock(userId, otherUserId);
-    this.forgetBlocks(userId);
+    this.invalidation.publish('blocks', userId);
   }
 
   /** Whether `userId` has blocked `otherUserId`. */
@@ -101,7 +112,7 @@ export class UserService {
       for (const id of misses) {
         const one: Promise<ReadonlySet<string>> = read.then((found) => {
           const blocked = found.get(id) ?? new Set<string>();
-          if (this.loadingBlocks.get(id) === one) this.blockCache.set(id, { blocked, expiresAt: Date.now() + this.cacheTtlMs });
+          if (this.loadingBlocks.get(id) === one) this.blockCache.set(id, { blocked, expiresAt: Date.now() + cacheLifetimeMs(this.invalidation) });
           return blocked;
         });
         const settle = () => {
@@ -116,6 +127,7 @@ export class UserService {
     return lists;
   }
 
+  /** An in-flight read of the list is dropped too, so it is not cached when it lands (see blockLists). */
   private forgetBlocks(userId: string): void {
     this.blockCache.delete(userId);
     this.loadingBlocks.delete(userId);
