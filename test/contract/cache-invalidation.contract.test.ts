@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { type CacheChange, type CacheInvalidation, cacheLifetimeMs, MemoryCacheInvalidation, RedisCacheInvalidation } from '../../server/cluster/index.js';
-import { failOnUnhandledRejections, hasRedisServer, PrivateRedis } from '../support/redis.js';
+import { failOnUnhandledRejections, usePrivateRedis } from '../support/redis.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -78,29 +78,20 @@ describe('CacheInvalidation (redis)', function () {
   });
 
   describe('when Redis goes away', () => {
-    let redis: PrivateRedis;
-
-    before(async function () {
-      if (!hasRedisServer()) this.skip();
-      redis = await PrivateRedis.start();
-    });
-
-    after(async () => {
-      await redis?.stop();
-    });
+    const server = usePrivateRedis();
 
     it('drops every cached record when the link breaks and again once subscribed, keeping records briefly meanwhile', async () => {
       const prefix = `test-${randomUUID()}`;
-      const [node, other] = [await open(redis.url, prefix), await open(redis.url, prefix)];
+      const [node, other] = [await open(server.current.url, prefix), await open(server.current.url, prefix)];
       const heard = record(node);
       expect(cacheLifetimeMs(node)).to.equal(30_000);
 
-      await redis.kill();
+      await server.current.kill();
       await waitFor(() => heard.includes('lost'), 10_000, 'the break to be reported');
       expect(node.live).to.equal(false);
       expect(cacheLifetimeMs(node), 'while changes go unheard').to.equal(2_000);
 
-      await redis.restart();
+      await server.current.restart();
       await waitFor(() => node.live && other.live, 10_000, 'both subscribed again');
       expect(heard).to.deep.equal(['lost', 'lost']);
       expect(cacheLifetimeMs(node)).to.equal(30_000);

@@ -12,7 +12,7 @@ import { sessionRoom, userRoom, type Realtime } from '../../server/chat/index.js
 import { createRedisAdapter, EmitterRealtime, type FanoutMode, type RedisFanout } from '../../server/cluster/index.js';
 import type { ParleyServer, SocketData } from '../../server/gateway/socket-gateway.js';
 import { SocketIoRealtime } from '../../server/gateway/socket-realtime.js';
-import { failOnUnhandledRejections, freePort, hasRedisServer, PrivateRedis } from '../support/redis.js';
+import { failOnUnhandledRejections, freePort, usePrivateRedis } from '../support/redis.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -56,30 +56,21 @@ describe('createRedisAdapter', function () {
   });
 
   describe('when Redis goes away under a classic cluster', () => {
-    let redis: PrivateRedis;
-
-    before(async function () {
-      if (!hasRedisServer()) this.skip();
-      redis = await PrivateRedis.start();
-    });
-
-    after(async () => {
-      await redis?.stop();
-    });
+    const server = usePrivateRedis();
 
     it('keeps the node alive through broadcasts that cannot be published, and delivers again once Redis is back', async () => {
-      const cluster = await Cluster.start('classic', redis.url);
+      const cluster = await Cluster.start('classic', server.current.url);
       try {
         const x = await cluster.client(0, { userId: newId('x') });
         const realtime = new SocketIoRealtime(cluster.nodes[0]!.io);
-        await redis.kill();
+        await server.current.kill();
         // ioredis rejects this publish after two reconnect attempts; unhandled, that would crash the
         // process. The socket on this node still gets the event: delivery there is local.
         realtime.toUsers([x.userId], 'notification:new', notification('during-outage'));
         await sleep(1_000);
         expect(x.count('during-outage')).to.equal(1);
 
-        await redis.restart();
+        await server.current.restart();
         const y = await cluster.client(1, { userId: newId('y') });
         await waitFor(
           () => {

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { MemoryPresence, RedisPresence, type Presence } from '../../server/presence/index.js';
-import { failOnUnhandledRejections, hasRedisServer, PrivateRedis, startSlowLink } from '../support/redis.js';
+import { failOnUnhandledRejections, startSlowLink, usePrivateRedis } from '../support/redis.js';
 
 const REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -422,23 +422,14 @@ describe('RedisPresence across nodes', function () {
   });
 
   describe('when Redis loses its data or restarts', () => {
-    let redis: PrivateRedis;
-
-    before(async function () {
-      if (!hasRedisServer()) this.skip();
-      redis = await PrivateRedis.start();
-    });
-
-    after(async () => {
-      await redis?.stop();
-    });
+    const server = usePrivateRedis();
 
     it('registers the sockets again within one heartbeat after a FLUSHDB', async () => {
-      const [{ node }, { node: observer }] = await Promise.all([startNode('a', redis.url), startNode('observer', redis.url)]);
+      const [{ node }, { node: observer }] = await Promise.all([startNode('a', server.current.url), startNode('observer', server.current.url)]);
       const user = newId('user');
       await node.add(user, newId('socket'));
 
-      await redis.admin.flushdb();
+      await server.current.admin.flushdb();
       expect(await observer.online([user])).to.deep.equal(new Set());
       const flushedAt = Date.now();
       await waitFor(async () => (await observer.online([user])).has(user), TTL, 'the user back online');
@@ -446,32 +437,32 @@ describe('RedisPresence across nodes', function () {
     });
 
     it('rejects calls while Redis is down, keeps running, and registers every local socket once it is back', async () => {
-      const [{ node }, { node: observer }] = await Promise.all([startNode('a', redis.url), startNode('observer', redis.url)]);
+      const [{ node }, { node: observer }] = await Promise.all([startNode('a', server.current.url), startNode('observer', server.current.url)]);
       const [ann, bob] = [newId('ann'), newId('bob')];
       await node.add(ann, newId('socket'));
 
-      await redis.kill();
+      await server.current.kill();
       let failure: unknown;
       await node.add(bob, newId('socket')).catch((err: unknown) => (failure = err));
       expect(failure).to.be.instanceOf(Error);
       // Several heartbeats and sweeps fail meanwhile, and must not reject unhandled.
       await sleep(TTL);
 
-      await redis.restart();
+      await server.current.restart();
       await waitFor(async () => (await observer.online([ann, bob])).size === 2, 5_000, 'both users back online');
     });
 
     it('does not take live nodes for dead after Redis stalls for longer than the TTL', async () => {
-      const [a, b] = await Promise.all([startNode('a', redis.url), startNode('b', redis.url)]);
+      const [a, b] = await Promise.all([startNode('a', server.current.url), startNode('b', server.current.url)]);
       const [ann, bob] = [newId('ann'), newId('bob')];
       await a.node.add(ann, newId('socket'));
       await b.node.add(bob, newId('socket'));
       // Until both have been up for a TTL, neither judges the other anyway.
       await sleep(TTL);
 
-      redis.pause();
+      server.current.pause();
       await sleep(2 * TTL);
-      redis.resume();
+      server.current.resume();
       // Every entry has expired now; both nodes sweep several times before this ends.
       await sleep(2 * TTL);
 

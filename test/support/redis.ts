@@ -89,6 +89,27 @@ export class PrivateRedis {
 }
 
 /**
+ * A PrivateRedis for the enclosing `describe`: started before its tests (which are skipped when there is
+ * no redis-server binary) and stopped after them. Read `current` inside the tests.
+ */
+export function usePrivateRedis(): { readonly current: PrivateRedis } {
+  let redis: PrivateRedis | undefined;
+  before(async function () {
+    if (!hasRedisServer()) this.skip();
+    redis = await PrivateRedis.start();
+  });
+  after(async () => {
+    await redis?.stop();
+  });
+  return {
+    get current(): PrivateRedis {
+      if (!redis) throw new Error('the private redis-server has not started');
+      return redis;
+    },
+  };
+}
+
+/**
  * A TCP proxy in front of Redis that delays every answer by `delayMs` (in order): a node whose every
  * call is slow, as on an overloaded machine or a long network path. Returns its URL and a closer.
  */
