@@ -187,9 +187,12 @@ export class ConversationService {
     return toWireConversation(conversation, cursor);
   }
 
-  /** Tells every member, each with their own cursors, and anyone just removed that the conversation changed. */
+  /**
+   * Tells every member, each with their own cursors, and anyone just removed that the conversation
+   * changed. The record is not cached here: another process's newer change may have been heard while
+   * this one's write was under way, and this record would then outlive it; the next read loads it.
+   */
   private async announce(conversation: ConversationRecord, removed: readonly string[] = []): Promise<void> {
-    this.cache.set(conversation.id, { conversation, expiresAt: Date.now() + cacheLifetimeMs(this.invalidation) });
     const cursors = new Map((await this.store.getCursors(conversation.id)).map((c) => [c.userId, c]));
     for (const userId of [...conversation.members.map((m) => m.userId), ...removed]) {
       this.realtime.toUsers([userId], 'conversation:updated', toWireConversation(conversation, cursors.get(userId)));
