@@ -22,7 +22,7 @@ import { Socket } from 'node:net';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { connect } from 'amqplib';
-import type { Realtime } from '../server/chat/index.js';
+import { silentRealtime } from '../server/chat/index.js';
 import { createLogger } from '../server/logger.js';
 import { NotificationService } from '../server/notifications/index.js';
 import {
@@ -53,15 +53,6 @@ if (NO_DELAY) {
     return setNoDelay.call(this, true);
   };
 }
-
-const silentRealtime: Realtime = {
-  toUsers: () => undefined,
-  toUsersVolatile: () => undefined,
-  toRoom: () => undefined,
-  leaveRoom: () => undefined,
-  disconnectSession: () => undefined,
-  disconnectUser: () => undefined,
-};
 
 interface Scenario {
   readonly name: string;

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'amqplib';
-import type { Realtime } from '../server/chat/index.js';
+import { silentRealtime } from '../server/chat/index.js';
 import { createLogger } from '../server/logger.js';
 import { NotificationService } from '../server/notifications/index.js';
 import { createNotifyModule, MemoryNotifyStore, notifyConfigFrom } from '../server/notify/index.js';
@@ -30,15 +30,6 @@ const EVENTS = arg('events', 3000);
 const SUBMITTERS = arg('submitters', 16);
 const CONCURRENCY = arg('concurrency', 16);
 const MAX_ATTEMPTS = 5;
-
-const silentRealtime: Realtime = {
-  toUsers: () => undefined,
-  toUsersVolatile: () => undefined,
-  toRoom: () => undefined,
-  leaveRoom: () => undefined,
-  disconnectSession: () => undefined,
-  disconnectUser: () => undefined,
-};
 
 async function main(): Promise<void> {
   const arrivals: number[] = [];

@@ -19,5 +19,15 @@ export interface Realtime {
   disconnectUser(userId: string): void;
 }
 
+/** A Realtime that reaches nobody: for services run without sockets (benchmarks of one service, tests). */
+export const silentRealtime: Realtime = {
+  toUsers: () => undefined,
+  toUsersVolatile: () => undefined,
+  toRoom: () => undefined,
+  leaveRoom: () => undefined,
+  disconnectSession: () => undefined,
+  disconnectUser: () => undefined,
+};
+
 export const userRoom = (userId: string) => `user:${userId}`;
 export const sessionRoom = (sessionId: string) => `session:${sessionId}`;

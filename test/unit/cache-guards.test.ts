@@ -1,20 +1,11 @@
 import { expect } from 'chai';
-import { ConversationService, type Realtime } from '../../server/chat/index.js';
+import { ConversationService, silentRealtime } from '../../server/chat/index.js';
 import { MemoryCacheInvalidation } from '../../server/cluster/index.js';
 import { EventPublisher } from '../../server/events/event-publisher.js';
 import { createLogger } from '../../server/logger.js';
 import { MemoryQueue } from '../../server/queue/index.js';
 import { MemoryStore, type Store } from '../../server/store/index.js';
 import { UserService } from '../../server/users/index.js';
-
-const silentRealtime: Realtime = {
-  toUsers: () => undefined,
-  toUsersVolatile: () => undefined,
-  toRoom: () => undefined,
-  leaveRoom: () => undefined,
-  disconnectSession: () => undefined,
-  disconnectUser: () => undefined,
-};
 
 /** `store`, with `method` answering only once `release` is called: a store read or write still under way. */
 function holding<K extends keyof Store>(store: Store, method: K): { store: Store; release: () => void } {
@@ -38,16 +29,18 @@ function holding<K extends keyof Store>(store: Store, method: K): { store: Store
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('the membership cache, when a change is heard during a store call', () => {
-  async function group(store: Store) {
-    return store.createConversation({ type: 'group', title: 'g', members: [{ userId: 'ann', role: 'owner' }, { userId: 'bob', role: 'member' }, { userId: 'cid', role: 'member' }] });
+  /** A group of ann (owner), bob and cid, and a ConversationService over a store whose `held` call waits. */
+  async function setUp(held: keyof Store) {
+    const memory = new MemoryStore();
+    const { id } = await memory.createConversation({ type: 'group', title: 'g', members: [{ userId: 'ann', role: 'owner' }, { userId: 'bob', role: 'member' }, { userId: 'cid', role: 'member' }] });
+    const { store, release } = holding(memory, held);
+    const invalidation = new MemoryCacheInvalidation();
+    const conversations = new ConversationService(store, silentRealtime, { maxGroupMembers: 10 }, invalidation);
+    return { memory, id, release, invalidation, conversations };
   }
 
   it('does not cache a read that began before the change', async () => {
-    const memory = new MemoryStore();
-    const { id } = await group(memory);
-    const { store, release } = holding(memory, 'getConversation');
-    const invalidation = new MemoryCacheInvalidation();
-    const conversations = new ConversationService(store, silentRealtime, { maxGroupMembers: 10 }, invalidation);
+    const { id, release, invalidation, conversations } = await setUp('getConversation');
 
     const read = conversations.requireMember('bob', id);
     await turn();
@@ -61,11 +54,7 @@ describe('the membership cache, when a change is heard during a store call', () 
   });
 
   it("does not cache its own change's result over a newer change heard meanwhile", async () => {
-    const memory = new MemoryStore();
-    const { id } = await group(memory);
-    const { store, release } = holding(memory, 'removeMember');
-    const invalidation = new MemoryCacheInvalidation();
-    const conversations = new ConversationService(store, silentRealtime, { maxGroupMembers: 10 }, invalidation);
+    const { memory, id, release, invalidation, conversations } = await setUp('removeMember');
 
     const removal = conversations.removeMember('ann', id, 'cid');
     await turn();
